@@ -1,0 +1,153 @@
+"""AttnSeq2Seq model configuration."""
+
+from transformers import PreTrainedConfig
+
+
+ATTENTION_TYPES = ("dot", "general", "additive", "none")
+BIDIRECTIONAL_MERGES = ("concat", "sum", "mean")
+ATTENTION_LAYERS = ("top", "bottom")
+
+
+def _choice(name: str, value, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        expected = ", ".join(repr(v) for v in valid)
+        raise ValueError(f"Unknown {name} {value!r}; expected one of {expected}.")
+
+
+def _positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _flag(name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}.")
+
+
+class AttnSeq2SeqConfig(PreTrainedConfig):
+    r"""
+    Configuration of an LSTM encoder-decoder with attention ("seq2seq with attention").
+
+    One config covers the whole family: plain seq2seq (`attention="none"`), peeky seq2seq (`peeky=True`), Luong
+    attention (`"dot"`, `"general"`), Bahdanau attention (`"additive"`), input feeding, a bidirectional encoder, deep
+    residual stacks and the GNMT layout (`attention_layer="bottom"`).
+
+    Args:
+        vocab_size (`int`): size of the joint source/target vocabulary.
+        embedding_size (`int`): width of the token embeddings (encoder and decoder each have their own table).
+        hidden_size (`int`): width of every LSTM state and of the encoder states `hs` the decoder attends to.
+        encoder_layers, decoder_layers (`int`): depth of the LSTM stacks. When the counts are equal, decoder layer
+            `i` starts from encoder layer `i`'s final state; otherwise every decoder layer starts from the top one.
+        attention (`str`): how the decoder scores `hs` against its state `h`: `"dot"` (`hs · h`), `"general"`
+            (`hs · W h`), `"additive"` (`v · tanh(W1 hs + W2 h)`) or `"none"` (no attention).
+        peeky (`bool`): concatenate the encoder's final top-layer state to every decoder input and to the output
+            layer's input.
+        input_feeding (`bool`): feed step t's attentional vector `[c; h]` into the bottom decoder LSTM at step t+1.
+            This makes training step through time, so it is off in the fast default layout.
+        bidirectional (`bool`): the bottom encoder layer reads the source both ways (as in GNMT); upper layers are
+            unidirectional. With `bidirectional_merge="concat"` each direction has `hidden_size // 2` units so the
+            merged state keeps `hidden_size` (as OpenNMT's brnn); `"sum"` and `"mean"` use full-size directions.
+        residual (`bool`): add each LSTM layer's input to its output from the second layer up (needs 2+ layers).
+        attention_layer (`str`): `"top"` scores with the top decoder layer (Luong); `"bottom"` scores with the
+            bottom layer and feeds the context to every upper layer and to the output (GNMT).
+        dropout (`float`): dropout on embeddings, between LSTM layers and before the output layer.
+        tie_word_embeddings (`bool`): share the decoder embedding with the output layer (adds a projection of the
+            output features to `embedding_size`).
+        init_range (`float`): embeddings and linear weights start uniform in `±init_range`.
+        max_source_length (`int`): longest source, in tokens, that the model accepts.
+    """
+
+    model_type = "attn_seq2seq"
+    keys_to_ignore_at_inference = ["past_key_values"]
+    attribute_map = {"num_hidden_layers": "encoder_layers"}
+
+    vocab_size: int = 64
+    embedding_size: int = 64
+    hidden_size: int = 256
+    encoder_layers: int = 1
+    decoder_layers: int = 1
+    attention: str = "dot"
+    peeky: bool = False
+    input_feeding: bool = False
+    bidirectional: bool = False
+    bidirectional_merge: str = "concat"
+    residual: bool = False
+    attention_layer: str = "top"
+    dropout: float = 0.0
+    init_range: float = 0.1
+    max_source_length: int = 512
+    use_cache: bool = True
+    tie_word_embeddings: bool = False
+    is_encoder_decoder: bool = True
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 1
+    eos_token_id: int | None = 2
+    decoder_start_token_id: int | None = 1
+
+    def __post_init__(self, **kwargs):
+        self.validate_options()
+        super().__post_init__(**kwargs)
+
+    def validate_options(self) -> None:
+        """Raise `ValueError` naming the option for every bad value or impossible combination."""
+        for name in ("vocab_size", "embedding_size", "hidden_size", "encoder_layers", "decoder_layers",
+                     "max_source_length"):
+            _positive_int(name, getattr(self, name))
+        for name in ("peeky", "input_feeding", "bidirectional", "residual", "tie_word_embeddings", "use_cache",
+                     "is_encoder_decoder"):
+            _flag(name, getattr(self, name))
+        _choice("attention", self.attention, ATTENTION_TYPES)
+        _choice("bidirectional_merge", self.bidirectional_merge, BIDIRECTIONAL_MERGES)
+        _choice("attention_layer", self.attention_layer, ATTENTION_LAYERS)
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}.")
+        if isinstance(self.init_range, bool) or not isinstance(self.init_range, (int, float)) or self.init_range <= 0:
+            raise ValueError(f"init_range must be a positive number, got {self.init_range!r}.")
+        if not self.is_encoder_decoder:
+            raise ValueError("is_encoder_decoder must be True: AttnSeq2Seq is an encoder-decoder.")
+        if self.attention == "none" and self.input_feeding:
+            raise ValueError(
+                "input_feeding=True needs attention; with attention='none' there is no attentional vector to feed. "
+                "Choose attention from 'dot', 'general', 'additive' or set input_feeding=False."
+            )
+        if self.attention == "none" and self.attention_layer != "top":
+            raise ValueError(
+                f"attention_layer={self.attention_layer!r} needs attention; with attention='none' only "
+                "attention_layer='top' is valid."
+            )
+        if self.residual and max(self.encoder_layers, self.decoder_layers) < 2:
+            raise ValueError(
+                "residual=True needs at least 2 layers in encoder_layers or decoder_layers; "
+                f"got encoder_layers={self.encoder_layers}, decoder_layers={self.decoder_layers}."
+            )
+        if self.bidirectional and self.bidirectional_merge == "concat" and self.hidden_size % 2:
+            raise ValueError(
+                "bidirectional_merge='concat' splits hidden_size between the two directions, so hidden_size must be "
+                f"even; got hidden_size={self.hidden_size}."
+            )
+        special = {
+            "pad_token_id": self.pad_token_id,
+            "bos_token_id": self.bos_token_id,
+            "eos_token_id": self.eos_token_id,
+            "decoder_start_token_id": self.decoder_start_token_id,
+        }
+        for name, value in special.items():
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.vocab_size:
+                raise ValueError(f"{name} must be a token id in [0, vocab_size={self.vocab_size}), got {value!r}.")
+        if self.decoder_start_token_id is None:
+            raise ValueError("decoder_start_token_id must be set: generation starts every target with it.")
+
+    @property
+    def decoder_feature_size(self) -> int:
+        """Width of the features `[c; h]` (plus the peeky state) that reach the output layer."""
+        size = self.hidden_size
+        if self.attention != "none":
+            size += self.hidden_size
+        if self.peeky:
+            size += self.hidden_size
+        return size
+
+
+__all__ = ["AttnSeq2SeqConfig"]

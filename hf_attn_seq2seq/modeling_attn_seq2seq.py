@@ -1,0 +1,703 @@
+"""PyTorch AttnSeq2Seq: an LSTM encoder-decoder with attention.
+
+Reading order: helpers, attention, the recurrent cache, the pre-trained base, encoder, decoder, the bare model and the
+generation head. Tensor comments use `batch`, `src_len`, `tgt_len`, `H` (hidden_size) and `E` (embedding_size).
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from transformers import initialization as init
+from transformers.cache_utils import Cache
+from transformers.generation import GenerationMixin
+from transformers.modeling_outputs import ModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.modeling_utils import PreTrainedModel
+
+from .configuration_attn_seq2seq import AttnSeq2SeqConfig
+
+
+def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
+    """Decoder inputs for teacher forcing: the labels shifted one step right, starting with the start token."""
+    shifted = labels.new_zeros(labels.shape)
+    shifted[:, 1:] = labels[:, :-1].clone()
+    shifted[:, 0] = decoder_start_token_id
+    return shifted.masked_fill(shifted == -100, pad_token_id)
+
+
+def _check_token_ids(token_ids: torch.Tensor, vocab_size: int, name: str) -> None:
+    if token_ids.dim() != 2:
+        raise ValueError(f"{name} must have shape (batch_size, sequence_length), got {tuple(token_ids.shape)}.")
+    if token_ids.shape[0] == 0 or token_ids.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(token_ids.shape)}); give at least one token per sequence.")
+    low, high = int(token_ids.min()), int(token_ids.max())
+    if low < 0 or high >= vocab_size:
+        raise ValueError(
+            f"{name} holds token id {high if high >= vocab_size else low}, outside the model's vocabulary "
+            f"[0, {vocab_size}). Does the tokenizer match the model (len(tokenizer) vs config.vocab_size)?"
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attention
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class AttnSeq2SeqAttention(nn.Module):
+    """Base of the score functions: masked softmax over the source and the weighted sum of encoder states.
+
+    Keys that depend only on the source (`W hs`) come from `project_keys`, which runs once per source; `forward`
+    scores every decoder position in one batched product.
+    """
+
+    def project_keys(self, encoder_states: torch.Tensor) -> torch.Tensor:
+        return encoder_states
+
+    def score(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        # queries: batch x tgt_len x H, keys: batch x src_len x H -> scores: batch x tgt_len x src_len
+        return torch.bmm(queries, keys.transpose(1, 2))
+
+    def forward(
+        self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, source_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = self.score(queries, keys)  # batch x tgt_len x src_len
+        scores = scores.masked_fill(~source_mask[:, None, :], torch.finfo(scores.dtype).min)
+        weights = scores.softmax(dim=-1)  # batch x tgt_len x src_len
+        context = torch.bmm(weights, values)  # batch x tgt_len x H
+        return context, weights
+
+
+class DotAttention(AttnSeq2SeqAttention):
+    """Luong et al. 2015, section 3.1, `dot`: score(hs, h) = hs · h."""
+
+
+class GeneralAttention(AttnSeq2SeqAttention):
+    """Luong et al. 2015, section 3.1, `general`: score(hs, h) = hs · W h, with `W hs` precomputed per source."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.key_projection = nn.Linear(hidden_size, hidden_size, bias=False)
+
+    def project_keys(self, encoder_states: torch.Tensor) -> torch.Tensor:
+        return self.key_projection(encoder_states)
+
+
+class AdditiveAttention(AttnSeq2SeqAttention):
+    """Bahdanau et al. 2015, appendix A.1.2: score(hs, h) = v · tanh(W1 hs + W2 h), `W1 hs` precomputed per source."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.key_projection = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.query_projection = nn.Linear(hidden_size, hidden_size, bias=False)
+        self.energy = nn.Linear(hidden_size, 1, bias=False)
+
+    def project_keys(self, encoder_states: torch.Tensor) -> torch.Tensor:
+        return self.key_projection(encoder_states)
+
+    def score(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+        projected_queries = self.query_projection(queries)  # batch x tgt_len x H
+        # energies: batch x tgt_len x src_len x H
+        energies = torch.tanh(projected_queries.unsqueeze(2) + keys.unsqueeze(1))
+        return self.energy(energies).squeeze(-1)  # batch x tgt_len x src_len
+
+
+ATTENTION_CLASSES = {"dot": DotAttention, "general": GeneralAttention, "additive": AdditiveAttention}
+
+
+def build_attention(config: AttnSeq2SeqConfig) -> AttnSeq2SeqAttention | None:
+    if config.attention == "none":
+        return None
+    if config.attention == "dot":
+        return DotAttention()
+    return ATTENTION_CLASSES[config.attention](config.hidden_size)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Recurrent cache
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class AttnSeq2SeqCache(Cache):
+    """The decoder's recurrent state between generation steps.
+
+    Unlike a key/value cache it does not grow: it holds each decoder layer's `(h, c)`, the last attentional vector
+    (input feeding only) and the attention keys of the source, computed once per source. Every tensor is batch-first
+    so that generate's expansion, beam reordering and batch selection act on dim 0.
+
+    Args:
+        hidden_state (`torch.FloatTensor` of shape `(batch_size, decoder_layers, hidden_size)`)
+        cell_state (`torch.FloatTensor` of shape `(batch_size, decoder_layers, hidden_size)`)
+        attentional_vector (`torch.FloatTensor` of shape `(batch_size, 2 * hidden_size)`, *optional*)
+        source_keys (`torch.FloatTensor` of shape `(batch_size, src_len, hidden_size)`, *optional*)
+    """
+
+    def __init__(
+        self,
+        hidden_state: torch.Tensor,
+        cell_state: torch.Tensor,
+        attentional_vector: torch.Tensor | None = None,
+        source_keys: torch.Tensor | None = None,
+    ):
+        super().__init__(layers=[])
+        self.hidden_state = hidden_state
+        self.cell_state = cell_state
+        self.attentional_vector = attentional_vector
+        self.source_keys = source_keys
+        self.seen_tokens = 0
+
+    def _tensor_names(self) -> tuple[str, ...]:
+        return ("hidden_state", "cell_state", "attentional_vector", "source_keys")
+
+    def _apply_to_tensors(self, fn, names: tuple[str, ...]) -> None:
+        for name in names:
+            tensor = getattr(self, name)
+            if tensor is not None:
+                setattr(self, name, fn(tensor))
+
+    def get_seq_length(self, layer_idx: int = 0) -> int:
+        return self.seen_tokens
+
+    def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
+        # Beam search only reorders beams of the same source, and those share their source keys: leave them.
+        self._apply_to_tensors(
+            lambda t: t.index_select(0, beam_idx.to(t.device)), ("hidden_state", "cell_state", "attentional_vector")
+        )
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        self._apply_to_tensors(lambda t: t.repeat_interleave(repeats, dim=0), self._tensor_names())
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._apply_to_tensors(lambda t: t[indices], self._tensor_names())
+
+    def crop(self, max_length: int) -> None:
+        raise NotImplementedError("A recurrent state cannot be cropped: it does not keep past steps.")
+
+    def reset(self) -> None:
+        raise NotImplementedError("A recurrent state cannot be reset without the encoder output; start a new one.")
+
+    @property
+    def batch_size(self) -> int:
+        return self.hidden_state.shape[0]
+
+    @property
+    def is_compileable(self) -> bool:
+        return False
+
+    @property
+    def is_croppable(self) -> bool:
+        return False
+
+    @property
+    def is_initialized(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(batch_size={self.batch_size}, seen_tokens={self.seen_tokens})"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Outputs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AttnSeq2SeqEncoderOutput(ModelOutput):
+    r"""
+    last_hidden_state (`torch.FloatTensor` of shape `(batch_size, src_len, hidden_size)`):
+        `hs`, the top encoder layer's state at every source position (zeros at padding).
+    final_hidden_state (`torch.FloatTensor` of shape `(batch_size, encoder_layers, hidden_size)`):
+        each layer's `h` after its last real token (for the bidirectional layer, both directions merged).
+    final_cell_state (`torch.FloatTensor` of shape `(batch_size, encoder_layers, hidden_size)`):
+        each layer's `c`, likewise.
+    attention_mask (`torch.LongTensor` of shape `(batch_size, src_len)`):
+        1 for real source tokens, 0 for padding; carried so that the decoder masks padding even when `generate` is
+        called without an attention mask.
+    hidden_states (`tuple(torch.FloatTensor)`, *optional*, returned when `output_hidden_states=True`):
+        the embeddings and every layer's output, each `(batch_size, src_len, ...)`.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    final_hidden_state: torch.FloatTensor | None = None
+    final_cell_state: torch.FloatTensor | None = None
+    attention_mask: torch.LongTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pre-trained base
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
+    config_class = AttnSeq2SeqConfig
+    config: AttnSeq2SeqConfig
+    base_model_prefix = "model"
+    main_input_name = "input_ids"
+    supports_gradient_checkpointing = False
+    _is_stateful = True
+
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        # The decoder keeps a recurrent state (AttnSeq2SeqCache), not keys and values.
+        return False
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        # Uniform ±init_range for embeddings and linear layers (Luong et al. 2015), PyTorch's own LSTM range
+        # ±1/sqrt(H) and a forget-gate bias of 1 so that early gradients flow through time.
+        init_range = self.config.init_range
+        if isinstance(module, nn.Embedding):
+            weight = torch.empty_like(module.weight).uniform_(-init_range, init_range)
+            if module.padding_idx is not None:
+                weight[module.padding_idx] = 0.0
+            init.copy_(module.weight, weight)
+        elif isinstance(module, nn.Linear):
+            init.uniform_(module.weight, -init_range, init_range)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LSTM):
+            bound = 1.0 / math.sqrt(module.hidden_size)
+            for name, parameter in module.named_parameters():
+                if name.startswith("weight"):
+                    init.uniform_(parameter, -bound, bound)
+                elif name.startswith("bias_ih"):
+                    # gate order in PyTorch: input, forget, cell, output
+                    bias = torch.zeros_like(parameter)
+                    bias[module.hidden_size : 2 * module.hidden_size] = 1.0
+                    init.copy_(parameter, bias)
+                else:
+                    init.zeros_(parameter)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Encoder
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _merge_directions(forward: torch.Tensor, backward: torch.Tensor, merge: str) -> torch.Tensor:
+    if merge == "concat":
+        return torch.cat([forward, backward], dim=-1)
+    if merge == "sum":
+        return forward + backward
+    return (forward + backward) / 2
+
+
+class AttnSeq2SeqEncoder(nn.Module):
+    """Embedding and an LSTM stack that keeps every time step's state `hs`.
+
+    Each layer runs over packed sequences, so padding reaches neither the backward direction nor the final states.
+    """
+
+    def __init__(self, config: AttnSeq2SeqConfig):
+        super().__init__()
+        self.config = config
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
+        self.dropout = nn.Dropout(config.dropout)
+        layers = []
+        for index in range(config.encoder_layers):
+            input_size = config.embedding_size if index == 0 else config.hidden_size
+            if index == 0 and config.bidirectional:
+                direction_size = config.hidden_size // 2 if config.bidirectional_merge == "concat" else config.hidden_size
+                layers.append(nn.LSTM(input_size, direction_size, batch_first=True, bidirectional=True))
+            else:
+                layers.append(nn.LSTM(input_size, config.hidden_size, batch_first=True))
+        self.layers = nn.ModuleList(layers)
+
+    def source_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The mask of real tokens (bool), derived from padding when none is given; checks it is right-padded."""
+        if attention_mask is None:
+            if self.config.pad_token_id is None:
+                return torch.ones_like(input_ids, dtype=torch.bool)
+            return input_ids.ne(self.config.pad_token_id)
+        if attention_mask.shape != input_ids.shape:
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)} but input_ids has {tuple(input_ids.shape)}."
+            )
+        return attention_mask.bool()
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        attention_mask: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> AttnSeq2SeqEncoderOutput:
+        _check_token_ids(input_ids, self.config.vocab_size, "input_ids")
+        source_mask = self.source_mask(input_ids, attention_mask)
+        batch_size, src_len = input_ids.shape
+        lengths = source_mask.sum(dim=1)
+        empty_rows = (lengths == 0).nonzero().flatten().tolist()
+        if empty_rows:
+            raise ValueError(
+                f"Source row(s) {empty_rows} have no tokens (all padding); every sequence needs at least one token."
+            )
+        if int(lengths.max()) > self.config.max_source_length:
+            raise ValueError(
+                f"Source of {int(lengths.max())} tokens is longer than max_source_length="
+                f"{self.config.max_source_length}; truncate it (tokenizer(..., truncation=True))."
+            )
+        positions = torch.arange(src_len, device=input_ids.device)
+        if not torch.equal(source_mask, positions[None, :] < lengths[:, None]):
+            raise ValueError("attention_mask must be right-padded: ones for the tokens first, then zeros.")
+        lengths_cpu = lengths.cpu()
+        is_padded = bool((lengths_cpu < src_len).any())
+
+        hidden = self.embed_tokens(input_ids)  # batch x src_len x E
+        all_hidden_states = (hidden,) if output_hidden_states else None
+        final_hidden, final_cell = [], []
+        for index, lstm in enumerate(self.layers):
+            layer_input = self.dropout(hidden)
+            if is_padded:
+                packed = pack_padded_sequence(layer_input, lengths_cpu, batch_first=True, enforce_sorted=False)
+                packed_output, (h_n, c_n) = lstm(packed)
+                output, _ = pad_packed_sequence(packed_output, batch_first=True, total_length=src_len)
+            else:
+                output, (h_n, c_n) = lstm(layer_input)
+            # output: batch x src_len x (directions * direction_size); h_n, c_n: directions x batch x direction_size
+            if lstm.bidirectional:
+                merge = self.config.bidirectional_merge
+                size = lstm.hidden_size
+                output = _merge_directions(output[..., :size], output[..., size:], merge)
+                h_n, c_n = _merge_directions(h_n[0], h_n[1], merge), _merge_directions(c_n[0], c_n[1], merge)
+            else:
+                h_n, c_n = h_n[0], c_n[0]
+            if self.config.residual and index > 0:
+                output = output + hidden
+            hidden = output
+            final_hidden.append(h_n)
+            final_cell.append(c_n)
+            if output_hidden_states:
+                all_hidden_states += (hidden,)
+
+        return AttnSeq2SeqEncoderOutput(
+            last_hidden_state=hidden,
+            final_hidden_state=torch.stack(final_hidden, dim=1),  # batch x encoder_layers x H
+            final_cell_state=torch.stack(final_cell, dim=1),
+            attention_mask=source_mask.long(),
+            hidden_states=all_hidden_states,
+        )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Decoder
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class AttnSeq2SeqDecoder(nn.Module):
+    """Embedding, an LSTM stack and attention; returns the features `[c; h]` (plus the peeky state) per position.
+
+    Without input feeding the whole target runs through each LSTM in one call and attention scores every position
+    in one batched product; with input feeding `_forward_step` runs once per position.
+    """
+
+    def __init__(self, config: AttnSeq2SeqConfig):
+        super().__init__()
+        self.config = config
+        hidden_size = config.hidden_size
+        self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
+        self.dropout = nn.Dropout(config.dropout)
+        self.attention = build_attention(config)
+        self.attends_from_bottom = self.attention is not None and config.attention_layer == "bottom"
+        bottom_input_size = config.embedding_size
+        if config.peeky:
+            bottom_input_size += hidden_size
+        if config.input_feeding:
+            bottom_input_size += self.attentional_vector_size
+        upper_input_size = hidden_size + (hidden_size if self.attends_from_bottom else 0)
+        self.layers = nn.ModuleList(
+            nn.LSTM(bottom_input_size if index == 0 else upper_input_size, hidden_size, batch_first=True)
+            for index in range(config.decoder_layers)
+        )
+
+    @property
+    def attentional_vector_size(self) -> int:
+        return 2 * self.config.hidden_size
+
+    def initial_state(self, encoder_outputs: AttnSeq2SeqEncoderOutput, source_keys: torch.Tensor | None):
+        """A fresh cache whose layers start from the encoder's final states."""
+        hidden, cell = encoder_outputs.final_hidden_state, encoder_outputs.final_cell_state
+        layers = self.config.decoder_layers
+        if hidden.shape[1] != layers:
+            hidden = hidden[:, -1:].expand(-1, layers, -1)
+            cell = cell[:, -1:].expand(-1, layers, -1)
+        attentional_vector = None
+        if self.config.input_feeding:
+            attentional_vector = hidden.new_zeros(hidden.shape[0], self.attentional_vector_size)
+        return AttnSeq2SeqCache(hidden, cell, attentional_vector, source_keys)
+
+    def _run_layers(self, bottom_input, state: AttnSeq2SeqCache, encoder_states, source_mask):
+        """One pass of the LSTM stack and attention over `tgt_len` positions (all of them, or one step)."""
+        hidden = bottom_input  # batch x tgt_len x input size of layer 0
+        context = weights = None
+        new_hidden, new_cell = [], []
+        for index, lstm in enumerate(self.layers):
+            layer_input = hidden
+            if index > 0 and self.attends_from_bottom:
+                layer_input = torch.cat([hidden, context], dim=-1)
+            initial = (state.hidden_state[:, index][None].contiguous(), state.cell_state[:, index][None].contiguous())
+            output, (h_n, c_n) = lstm(self.dropout(layer_input), initial)  # output: batch x tgt_len x H
+            if self.config.residual and index > 0:
+                output = output + hidden
+            if index == 0 and self.attends_from_bottom:
+                context, weights = self.attention(output, state.source_keys, encoder_states, source_mask)
+            hidden = output
+            new_hidden.append(h_n[0])
+            new_cell.append(c_n[0])
+        if self.attention is not None and not self.attends_from_bottom:
+            context, weights = self.attention(hidden, state.source_keys, encoder_states, source_mask)
+        state.hidden_state = torch.stack(new_hidden, dim=1)  # batch x decoder_layers x H
+        state.cell_state = torch.stack(new_cell, dim=1)
+        return hidden, context, weights
+
+    def _forward_step(self, embedded_step, state, encoder_states, source_mask):
+        """Input feeding: one position, with the previous attentional vector appended to the bottom input."""
+        bottom_input = torch.cat([embedded_step, state.attentional_vector[:, None]], dim=-1)
+        hidden, context, weights = self._run_layers(bottom_input, state, encoder_states, source_mask)
+        state.attentional_vector = torch.cat([context, hidden], dim=-1)[:, 0]  # batch x 2H
+        return hidden, context, weights
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor,
+        encoder_states: torch.Tensor,
+        source_mask: torch.Tensor,
+        peeky_state: torch.Tensor,
+        state: AttnSeq2SeqCache,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """
+        Args:
+            input_ids: `(batch_size, tgt_len)` decoder inputs.
+            encoder_states: `(batch_size, src_len, H)`, the encoder's `hs`.
+            source_mask: `(batch_size, src_len)` bool, True at real source tokens.
+            peeky_state: `(batch_size, H)`, the encoder's final top-layer state.
+            state: the recurrent state to start from; updated in place.
+
+        Returns:
+            features `(batch_size, tgt_len, decoder_feature_size)` and attention weights
+            `(batch_size, tgt_len, src_len)` (None without attention).
+        """
+        embedded = self.embed_tokens(input_ids)  # batch x tgt_len x E
+        if self.config.peeky:
+            embedded = torch.cat([embedded, peeky_state[:, None].expand(-1, input_ids.shape[1], -1)], dim=-1)
+        if self.config.input_feeding:
+            steps = [
+                self._forward_step(embedded[:, t : t + 1], state, encoder_states, source_mask)
+                for t in range(input_ids.shape[1])
+            ]
+            hidden = torch.cat([step[0] for step in steps], dim=1)
+            context = torch.cat([step[1] for step in steps], dim=1)
+            weights = torch.cat([step[2] for step in steps], dim=1)
+        else:
+            hidden, context, weights = self._run_layers(embedded, state, encoder_states, source_mask)
+        state.seen_tokens += input_ids.shape[1]
+
+        features = [hidden] if context is None else [context, hidden]  # the seed's [c; h]
+        if self.config.peeky:
+            features.append(peeky_state[:, None].expand(-1, input_ids.shape[1], -1))
+        return torch.cat(features, dim=-1), weights
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _as_encoder_output(encoder_outputs) -> AttnSeq2SeqEncoderOutput:
+    if isinstance(encoder_outputs, AttnSeq2SeqEncoderOutput):
+        return encoder_outputs
+    if isinstance(encoder_outputs, (tuple, list)):
+        return AttnSeq2SeqEncoderOutput(*encoder_outputs)
+    return AttnSeq2SeqEncoderOutput(**dict(encoder_outputs))
+
+
+class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
+    """The bare encoder-decoder: returns the decoder's output features `[c; h]`, not vocabulary logits."""
+
+    def __init__(self, config: AttnSeq2SeqConfig):
+        super().__init__(config)
+        self.encoder = AttnSeq2SeqEncoder(config)
+        self.decoder = AttnSeq2SeqDecoder(config)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.encoder.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.encoder.embed_tokens = value
+
+    def get_encoder(self) -> AttnSeq2SeqEncoder:
+        return self.encoder
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: AttnSeq2SeqEncoderOutput | tuple | None = None,
+        past_key_values: AttnSeq2SeqCache | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> Seq2SeqModelOutput | tuple:
+        r"""
+        decoder_attention_mask is accepted for API compatibility and unused: the decoder is causal, so padding at the
+        end of a target never reaches the positions before it.
+
+        Returns `Seq2SeqModelOutput` with `last_hidden_state` of shape `(batch_size, tgt_len, decoder_feature_size)`
+        and `cross_attentions`, when asked for, a one-tuple of `(batch_size, 1, tgt_len, src_len)` weights.
+        """
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if decoder_input_ids is None:
+            raise ValueError("decoder_input_ids (or labels, for the generation head) are required.")
+        if encoder_outputs is None:
+            if input_ids is None:
+                raise ValueError("Give input_ids or encoder_outputs.")
+            encoder_outputs = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states)
+        else:
+            encoder_outputs = _as_encoder_output(encoder_outputs)
+        encoder_states = encoder_outputs.last_hidden_state  # batch x src_len x H
+        if encoder_outputs.attention_mask is not None:
+            source_mask = encoder_outputs.attention_mask.bool()
+        elif attention_mask is not None:
+            source_mask = attention_mask.bool()
+        else:
+            source_mask = torch.ones(encoder_states.shape[:2], dtype=torch.bool, device=encoder_states.device)
+
+        if past_key_values is None:
+            _check_token_ids(decoder_input_ids, self.config.vocab_size, "decoder_input_ids")
+            source_keys = None if self.decoder.attention is None else self.decoder.attention.project_keys(encoder_states)
+            state = self.decoder.initial_state(encoder_outputs, source_keys)
+        else:
+            state = past_key_values
+        peeky_state = encoder_outputs.final_hidden_state[:, -1]  # batch x H
+        features, weights = self.decoder(decoder_input_ids, encoder_states, source_mask, peeky_state, state)
+
+        cross_attentions = (weights[:, None],) if output_attentions and weights is not None else None
+        output = Seq2SeqModelOutput(
+            last_hidden_state=features,
+            past_key_values=state if use_cache else None,
+            cross_attentions=cross_attentions,
+            encoder_last_hidden_state=encoder_states,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, GenerationMixin):
+    """The encoder-decoder with its output Affine over the vocabulary; computes the loss from `labels`."""
+
+    def __init__(self, config: AttnSeq2SeqConfig):
+        super().__init__(config)
+        self.model = AttnSeq2SeqModel(config)
+        if config.tie_word_embeddings:
+            # the tied output layer reads embedding-sized vectors
+            self.output_projection = nn.Linear(config.decoder_feature_size, config.embedding_size, bias=False)
+            self.lm_head = nn.Linear(config.embedding_size, config.vocab_size)
+            self._tied_weights_keys = {"lm_head.weight": "model.decoder.embed_tokens.weight"}
+        else:
+            self.output_projection = None
+            self.lm_head = nn.Linear(config.decoder_feature_size, config.vocab_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.post_init()
+
+    def get_encoder(self) -> AttnSeq2SeqEncoder:
+        return self.model.encoder
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.encoder.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.model.encoder.embed_tokens = value
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        decoder_input_ids: torch.LongTensor | None = None,
+        decoder_attention_mask: torch.Tensor | None = None,
+        encoder_outputs: AttnSeq2SeqEncoderOutput | tuple | None = None,
+        past_key_values: AttnSeq2SeqCache | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        num_items_in_batch: int | torch.Tensor | None = None,
+        **kwargs,
+    ) -> Seq2SeqLMOutput | tuple:
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size, tgt_len)`, *optional*):
+            target token ids; -100 marks positions left out of the loss. When `decoder_input_ids` is not given it is
+            `labels` shifted right behind `decoder_start_token_id`.
+        num_items_in_batch (*optional*):
+            the number of target tokens in the whole (accumulated) batch, passed by `Trainer`; the loss is the sum
+            over this batch divided by it, so gradient accumulation gives the same gradients as one large batch.
+
+        Returns `Seq2SeqLMOutput` with `logits` of shape `(batch_size, tgt_len, vocab_size)`.
+        """
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        if labels is not None:
+            if use_cache is None:
+                use_cache = False
+            if decoder_input_ids is None:
+                _check_token_ids(labels.masked_fill(labels == -100, 0), self.config.vocab_size, "labels")
+                decoder_input_ids = shift_tokens_right(
+                    labels, self.config.pad_token_id, self.config.decoder_start_token_id
+                )
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+            encoder_outputs=encoder_outputs,
+            past_key_values=past_key_values,
+            use_cache=use_cache,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            return_dict=True,
+        )
+        features = self.dropout(outputs.last_hidden_state)
+        if self.output_projection is not None:
+            features = self.output_projection(features)
+        logits = self.lm_head(features)  # batch x tgt_len x vocab_size
+
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                logits.float().reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100, reduction="sum"
+            )
+            if num_items_in_batch is None:
+                num_items_in_batch = (labels != -100).sum().clamp(min=1)
+            loss = loss / num_items_in_batch
+
+        output = Seq2SeqLMOutput(
+            loss=loss,
+            logits=logits,
+            past_key_values=outputs.past_key_values,
+            cross_attentions=outputs.cross_attentions,
+            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
+            encoder_hidden_states=outputs.encoder_hidden_states,
+        )
+        return output if return_dict else output.to_tuple()
+
+
+__all__ = [
+    "AttnSeq2SeqCache",
+    "AttnSeq2SeqEncoderOutput",
+    "AttnSeq2SeqForConditionalGeneration",
+    "AttnSeq2SeqModel",
+    "AttnSeq2SeqPreTrainedModel",
+]

@@ -1,0 +1,71 @@
+import itertools
+import os
+
+
+# Tests never touch the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration  # noqa: E402
+
+
+VOCAB_SIZE = 23
+PAD, BOS, EOS = 0, 1, 2
+
+
+def option_grid() -> list[dict]:
+    """Every valid combination of the architecture options, at a tiny size."""
+    depths = [dict(encoder_layers=1, decoder_layers=1), dict(encoder_layers=2, decoder_layers=2)]
+    depths += [dict(encoder_layers=2, decoder_layers=2, residual=True)]
+    encoders = [dict(bidirectional=False)] + [
+        dict(bidirectional=True, bidirectional_merge=merge) for merge in ("concat", "sum", "mean")
+    ]
+    grid = []
+    for attention, peeky, feeding, layer, depth, encoder in itertools.product(
+        ("dot", "general", "additive", "none"), (False, True), (False, True), ("top", "bottom"), depths, encoders
+    ):
+        if attention == "none" and (feeding or layer == "bottom"):
+            continue  # impossible combinations, rejected by the config (tested separately)
+        grid.append(
+            dict(attention=attention, peeky=peeky, input_feeding=feeding, attention_layer=layer, **depth, **encoder)
+        )
+    return grid
+
+
+def grid_id(options: dict) -> str:
+    parts = [options["attention"], options["attention_layer"]]
+    parts += [name for name in ("peeky", "input_feeding", "residual") if options.get(name)]
+    if options.get("bidirectional"):
+        parts.append("bi-" + options["bidirectional_merge"])
+    parts.append(f"L{options['encoder_layers']}")
+    return "-".join(parts)
+
+
+def tiny_config(**overrides) -> AttnSeq2SeqConfig:
+    values = dict(vocab_size=VOCAB_SIZE, embedding_size=6, hidden_size=8, pad_token_id=PAD, bos_token_id=BOS,
+                  eos_token_id=EOS, decoder_start_token_id=BOS)
+    values.update(overrides)
+    return AttnSeq2SeqConfig(**values)
+
+
+def tiny_model(seed: int = 0, **overrides) -> AttnSeq2SeqForConditionalGeneration:
+    torch.manual_seed(seed)
+    return AttnSeq2SeqForConditionalGeneration(tiny_config(**overrides)).eval()
+
+
+def random_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded token ids (no special tokens) and their attention mask."""
+    generator = torch.Generator().manual_seed(seed)
+    ids = torch.full((len(lengths), max(lengths)), PAD, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = torch.randint(3, VOCAB_SIZE, (length,), generator=generator)
+    return ids, ids.ne(PAD).long()
+
+
+@pytest.fixture(params=option_grid(), ids=grid_id)
+def grid_options(request) -> dict:
+    return request.param
