@@ -10,6 +10,7 @@ from .modeling_attn_seq2seq import (
     AttnSeq2SeqPreTrainedModel,
 )
 
+
 __version__ = "0.1.0"
 
 # Local Auto-class registration: with the package imported, Auto* load our folders without trust_remote_code.

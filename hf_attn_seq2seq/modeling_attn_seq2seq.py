@@ -244,6 +244,18 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
         # The decoder keeps a recurrent state (AttnSeq2SeqCache), not keys and values.
         return False
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        loaded = super().from_pretrained(*args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        # Loaded weights are slices of one buffer at arbitrary byte offsets; CPU kernels then take other SIMD paths and
+        # the last bits of the outputs differ from the saved model's. Fresh (aligned) copies make the round trip exact.
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.device.type != "meta":
+                    parameter.data = parameter.data.clone()
+        return loaded
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         # Uniform ±init_range for embeddings and linear layers (Luong et al. 2015), PyTorch's own LSTM range
@@ -300,7 +312,9 @@ class AttnSeq2SeqEncoder(nn.Module):
         for index in range(config.encoder_layers):
             input_size = config.embedding_size if index == 0 else config.hidden_size
             if index == 0 and config.bidirectional:
-                direction_size = config.hidden_size // 2 if config.bidirectional_merge == "concat" else config.hidden_size
+                # concat halves each direction so that the merged state keeps hidden_size
+                halves = config.bidirectional_merge == "concat"
+                direction_size = config.hidden_size // 2 if halves else config.hidden_size
                 layers.append(nn.LSTM(input_size, direction_size, batch_first=True, bidirectional=True))
             else:
                 layers.append(nn.LSTM(input_size, config.hidden_size, batch_first=True))
@@ -573,7 +587,8 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
 
         if past_key_values is None:
             _check_token_ids(decoder_input_ids, self.config.vocab_size, "decoder_input_ids")
-            source_keys = None if self.decoder.attention is None else self.decoder.attention.project_keys(encoder_states)
+            attention = self.decoder.attention
+            source_keys = None if attention is None else attention.project_keys(encoder_states)  # once per source
             state = self.decoder.initial_state(encoder_outputs, source_keys)
         else:
             state = past_key_values
@@ -616,6 +631,14 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
 
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.model.encoder.embed_tokens = value
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        if self._auto_class is not None:
+            # Also let AutoModel(..., trust_remote_code=True) load the bare encoder-decoder from this folder.
+            auto_map = dict(getattr(self.config, "auto_map", None) or {})
+            auto_map.setdefault("AutoModel", f"{AttnSeq2SeqModel.__module__.split('.')[-1]}.AttnSeq2SeqModel")
+            self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head

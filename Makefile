@@ -1,0 +1,45 @@
+# Every target works on a fresh machine: it creates .venv, installs the CPU build of torch first (so that no CUDA
+# wheels are pulled), then the package with its extras.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Where no local CPU wheel is found, pass e.g. TORCH_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu".
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+TRAIN_ARGS ?=
+
+.PHONY: install train test test-all lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.torch-installed: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch-installed
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# The main job: train the date-format model, evaluate it, save a Hub-ready folder, show predictions and a heatmap.
+train: install
+	$(BIN)/python -m training.train --task date --preset attention --output-dir outputs/date-attention $(TRAIN_ARGS)
+
+# The default test run (slow tests excluded, see pyproject.toml).
+test: install
+	$(BIN)/python -m pytest
+
+test-all: install
+	$(BIN)/python -m pytest -m "slow or not slow"
+
+lint: install
+	$(BIN)/ruff check hf_attn_seq2seq training tests benchmarks
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache
