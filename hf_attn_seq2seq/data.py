@@ -1,0 +1,341 @@
+"""Datasets for the toy tasks (generated locally) and for translation corpora (local files or the Hub).
+
+Every loader returns a `datasets.DatasetDict` whose splits have the string columns `source` and `target`.
+"""
+
+import calendar
+import datetime
+import gzip
+import json
+import random
+import string
+from collections.abc import Callable
+from pathlib import Path
+
+import datasets
+
+
+TASKS = ("date", "addition", "reverse")
+DEFAULT_SIZES = {"date": 50_000, "addition": 50_000, "reverse": 20_000}
+SPLIT_FRACTIONS = {"train": 0.9, "validation": 0.05, "test": 0.05}
+# Folder splits named like Moses/Multi30k files map to the usual DatasetDict names.
+SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation"}
+
+# --------------------------------------------------------------------------------------------------------------------
+# Dates
+# --------------------------------------------------------------------------------------------------------------------
+
+FIRST_YEAR, LAST_YEAR = 1700, 2099
+# Two-digit years read as 1950-2049 (the usual pivot); numeric m/d/yy dates are drawn only from that window.
+TWO_DIGIT_PIVOT = 50
+MONTHS = [calendar.month_name[m] for m in range(1, 13)]
+WEEKDAYS = [calendar.day_name[d] for d in range(7)]
+
+
+def _case(text: str, style: str) -> str:
+    return {"lower": text.lower(), "title": text, "upper": text.upper()}[style]
+
+
+def _month(date: datetime.date, style: str, abbreviated: bool) -> str:
+    name = MONTHS[date.month - 1]
+    return _case(name[:3] if abbreviated else name, style)
+
+
+def _weekday(date: datetime.date, style: str, abbreviated: bool) -> str:
+    name = WEEKDAYS[date.weekday()]
+    return _case(name[:3] if abbreviated else name, style)
+
+
+def _two_digit_year_ok(date: datetime.date) -> bool:
+    return 1900 + TWO_DIGIT_PIVOT <= date.year < 2000 + TWO_DIGIT_PIVOT
+
+
+# Each family renders a date as people write it; `style` is the letter case for month and weekday names.
+DATE_FAMILIES: dict[str, Callable[[datetime.date, str], str]] = {
+    "month_day_year": lambda d, s: f"{_month(d, s, False)} {d.day}, {d.year}",  # september 27, 1994
+    "mon_day_year": lambda d, s: f"{_month(d, s, True)} {d.day}, {d.year}",  # Sep 27, 1994
+    "weekday_month_day_year": lambda d, s: f"{_weekday(d, s, False)}, {_month(d, s, False)} {d.day}, {d.year}",
+    "wkd_mon_day_year": lambda d, s: f"{_weekday(d, s, True)}, {_month(d, s, True)} {d.day}, {d.year}",
+    "day_mon_year": lambda d, s: f"{d.day} {_month(d, s, True)} {d.year}",  # 27 Sep 1994
+    "day_month_year": lambda d, s: f"{d.day} {_month(d, s, False)} {d.year}",  # 27 September 1994
+    "weekday_day_month_year": lambda d, s: f"{_weekday(d, s, False)} {d.day} {_month(d, s, False)} {d.year}",
+    "month_day_year_no_comma": lambda d, s: f"{_month(d, s, False)} {d.day} {d.year}",  # September 27 1994
+    "m/d/yy": lambda d, s: f"{d.month}/{d.day}/{d.year % 100:02d}",  # 9/27/94
+    "m/d/yyyy": lambda d, s: f"{d.month}/{d.day}/{d.year}",  # 9/27/1994
+    "mm/dd/yyyy": lambda d, s: f"{d.month:02d}/{d.day:02d}/{d.year}",  # 09/27/1994
+    "d.m.yyyy": lambda d, s: f"{d.day}.{d.month}.{d.year}",  # 27.9.1994
+    "dd.mm.yyyy": lambda d, s: f"{d.day:02d}.{d.month:02d}.{d.year}",  # 27.09.1994
+    "iso": lambda d, s: d.isoformat(),  # 1994-09-27
+    "yyyy/mm/dd": lambda d, s: f"{d.year}/{d.month:02d}/{d.day:02d}",  # 1994/09/27
+}
+NAMED_FAMILIES = {name for name in DATE_FAMILIES if "mon" in name or "weekday" in name or "wkd" in name}
+
+
+def render_date(date: datetime.date, family: str, style: str = "title") -> str:
+    """`date` written in one of `DATE_FAMILIES` (letter `style`: lower, title or upper)."""
+    if family == "m/d/yy" and not _two_digit_year_ok(date):
+        raise ValueError(f"{date} cannot be written with a two-digit year (window {1900 + TWO_DIGIT_PIVOT}-"
+                         f"{2000 + TWO_DIGIT_PIVOT - 1}).")
+    return DATE_FAMILIES[family](date, style)
+
+
+def _random_date(rng: random.Random) -> datetime.date:
+    first = datetime.date(FIRST_YEAR, 1, 1).toordinal()
+    last = datetime.date(LAST_YEAR, 12, 31).toordinal()
+    return datetime.date.fromordinal(rng.randint(first, last))
+
+
+def _date_example(rng: random.Random) -> tuple[str, str]:
+    family = rng.choice(list(DATE_FAMILIES))
+    date = _random_date(rng)
+    while family == "m/d/yy" and not _two_digit_year_ok(date):
+        date = _random_date(rng)
+    style = rng.choice(("lower", "title", "upper"))
+    return render_date(date, family, style), date.isoformat()
+
+
+def _addition_example(rng: random.Random) -> tuple[str, str]:
+    a, b = (rng.randint(0, 10 ** rng.randint(1, 3) - 1) for _ in range(2))
+    return f"{a}+{b}", str(a + b)
+
+
+REVERSE_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def _reverse_example(rng: random.Random) -> tuple[str, str]:
+    text = "".join(rng.choice(REVERSE_ALPHABET) for _ in range(rng.randint(3, 12)))
+    return text, text[::-1]
+
+
+EXAMPLE_GENERATORS = {"date": _date_example, "addition": _addition_example, "reverse": _reverse_example}
+
+
+def load_task(name: str, num_examples: int | None = None, seed: int = 0) -> datasets.DatasetDict:
+    """A toy task as `DatasetDict(train, validation, test)` with `source`/`target` strings, generated locally.
+
+    - `"date"`: a date as people write it -> ISO 8601 `YYYY-MM-DD` (default 50,000 examples).
+    - `"addition"`: `"a+b"` -> the sum, operands of 1-3 digits (default 50,000).
+    - `"reverse"`: a random string -> the string reversed (default 20,000).
+
+    The same `seed` gives the same data; sources are unique, so no source appears in two splits.
+    """
+    if name not in EXAMPLE_GENERATORS:
+        raise ValueError(f"Unknown task {name!r}; expected one of {', '.join(repr(t) for t in TASKS)}.")
+    num_examples = DEFAULT_SIZES[name] if num_examples is None else num_examples
+    if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 3:
+        raise ValueError(f"num_examples must be an integer of at least 3 (one per split), got {num_examples!r}.")
+    rng = random.Random(f"{name}-{seed}")
+    generate = EXAMPLE_GENERATORS[name]
+    examples: dict[str, str] = {}
+    attempts = 0
+    while len(examples) < num_examples:
+        source, target = generate(rng)
+        examples.setdefault(source, target)
+        attempts += 1
+        if attempts > 20 * num_examples + 1000:
+            raise ValueError(f"Task {name!r} has fewer than {num_examples} distinct sources; ask for fewer.")
+    pairs = list(examples.items())
+    rng.shuffle(pairs)
+    num_validation = max(1, round(num_examples * SPLIT_FRACTIONS["validation"]))
+    num_test = max(1, round(num_examples * SPLIT_FRACTIONS["test"]))
+    bounds = {
+        "train": (0, num_examples - num_validation - num_test),
+        "validation": (num_examples - num_validation - num_test, num_examples - num_test),
+        "test": (num_examples - num_test, num_examples),
+    }
+    return datasets.DatasetDict(
+        {
+            split: datasets.Dataset.from_dict(
+                {"source": [s for s, _ in pairs[start:end]], "target": [t for _, t in pairs[start:end]]}
+            )
+            for split, (start, end) in bounds.items()
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Translation
+# --------------------------------------------------------------------------------------------------------------------
+
+
+class DataFileError(ValueError):
+    """A data file is missing, misaligned, empty, malformed or not UTF-8; the message names the file and line."""
+
+
+def _read_lines(path: Path) -> list[str]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw_lines = handle.read().split(b"\n")
+    except (OSError, EOFError) as error:
+        raise DataFileError(f"{path}: cannot be read ({error}).") from error
+    if raw_lines and raw_lines[-1] == b"":
+        raw_lines.pop()  # the final newline
+    if not raw_lines:
+        raise DataFileError(f"{path}: the file is empty.")
+    lines = []
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8").rstrip("\r").strip()
+        except UnicodeDecodeError as error:
+            message = f"{path}, line {number}: not valid UTF-8 ({error.reason} at byte {error.start})."
+            raise DataFileError(message) from error
+        if not line:
+            raise DataFileError(f"{path}, line {number}: the line is empty.")
+        lines.append(line)
+    return lines
+
+
+def _split_name(stem: str) -> str:
+    return SPLIT_ALIASES.get(stem, stem)
+
+
+def _parallel_text_files(folder: Path, source_lang: str, target_lang: str) -> dict[str, tuple[Path, Path]]:
+    """`{split}.{lang}` or `{split}.{lang}.gz` pairs in `folder`, keyed by split name."""
+    by_language: dict[str, dict[str, Path]] = {}
+    for path in sorted(folder.iterdir()):
+        if not path.is_file():
+            continue
+        name = path.name[:-3] if path.name.endswith(".gz") else path.name
+        stem, dot, language = name.rpartition(".")
+        if dot and stem:
+            by_language.setdefault(language, {})[stem] = path
+    for language in (source_lang, target_lang):
+        if language not in by_language:
+            found = ", ".join(sorted(by_language)) or "none"
+            raise DataFileError(f"{folder}: no files for language {language!r} (`<split>.{language}` or "
+                                f"`<split>.{language}.gz`); languages found: {found}.")
+    source_files, target_files = by_language[source_lang], by_language[target_lang]
+    for stem in sorted(set(source_files) ^ set(target_files)):
+        present, missing = (source_lang, target_lang) if stem in source_files else (target_lang, source_lang)
+        raise DataFileError(f"{folder}: split {stem!r} has a {present!r} file but no {missing!r} file.")
+    return {_split_name(stem): (source_files[stem], target_files[stem]) for stem in source_files}
+
+
+def _read_parallel_folder(folder: Path, source_lang: str, target_lang: str) -> dict[str, dict[str, list[str]]]:
+    splits = {}
+    for split, (source_path, target_path) in _parallel_text_files(folder, source_lang, target_lang).items():
+        sources, targets = _read_lines(source_path), _read_lines(target_path)
+        if len(sources) != len(targets):
+            raise DataFileError(f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}: "
+                                "parallel files must align line by line.")
+        splits[split] = {"source": sources, "target": targets}
+    return splits
+
+
+def _read_tsv(path: Path, source_lang: str, target_lang: str) -> dict[str, list[str]]:
+    rows = [line.split("\t") for line in _read_lines(path)]
+    start = 0
+    if rows[0] == [source_lang, target_lang]:
+        start = 1  # header
+    elif rows[0] == [target_lang, source_lang]:
+        rows = [row[::-1] for row in rows]
+        start = 1
+    for number, row in enumerate(rows[start:], start=start + 1):
+        if len(row) != 2:
+            raise DataFileError(f"{path}, line {number}: {len(row)} tab-separated columns; expected 2 "
+                                f"({source_lang}<TAB>{target_lang}).")
+    return {"source": [row[0] for row in rows[start:]], "target": [row[1] for row in rows[start:]]}
+
+
+def _pair_from_record(record: dict, source_lang: str, target_lang: str) -> tuple[str, str] | None:
+    pair = record.get("translation", record)
+    if isinstance(pair, dict) and isinstance(pair.get(source_lang), str) and isinstance(pair.get(target_lang), str):
+        return pair[source_lang], pair[target_lang]
+    return None
+
+
+def _read_jsonl(path: Path, source_lang: str, target_lang: str) -> dict[str, list[str]]:
+    sources, targets = [], []
+    for number, line in enumerate(_read_lines(path), start=1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataFileError(f"{path}, line {number}: not valid JSON ({error.msg}).") from error
+        pair = _pair_from_record(record, source_lang, target_lang) if isinstance(record, dict) else None
+        if pair is None:
+            raise DataFileError(f"{path}, line {number}: expected {{{source_lang!r}: ..., {target_lang!r}: ...}} "
+                                "strings, directly or under 'translation'.")
+        sources.append(pair[0])
+        targets.append(pair[1])
+    return {"source": sources, "target": targets}
+
+
+TABLE_READERS = {".tsv": _read_tsv, ".jsonl": _read_jsonl}
+
+
+def _table_suffix(path: Path) -> str:
+    suffixes = [s for s in path.suffixes if s != ".gz"]
+    return suffixes[-1] if suffixes else ""
+
+
+def _read_local(path: Path, source_lang: str, target_lang: str) -> dict[str, dict[str, list[str]]]:
+    if path.is_file():
+        suffix = _table_suffix(path)
+        if suffix not in TABLE_READERS:
+            raise DataFileError(f"{path}: unsupported file type {suffix!r}; expected .tsv or .jsonl (optionally "
+                                "gzipped), or a folder of parallel text files.")
+        return {"train": TABLE_READERS[suffix](path, source_lang, target_lang)}
+    tables = [p for p in sorted(path.iterdir()) if p.is_file() and _table_suffix(p) in TABLE_READERS]
+    if tables:
+        return {_split_name(p.name.split(".")[0]): TABLE_READERS[_table_suffix(p)](p, source_lang, target_lang)
+                for p in tables}
+    return _read_parallel_folder(path, source_lang, target_lang)
+
+
+def _from_hub_dataset(dataset: datasets.DatasetDict, source_lang: str, target_lang: str) -> datasets.DatasetDict:
+    result = {}
+    for split, table in dataset.items():
+        if "translation" in table.column_names:
+            pairs = table["translation"]
+            missing = {source_lang, target_lang} - set(pairs[0] if len(pairs) else {})
+            if missing:
+                raise ValueError(f"Split {split!r}: the 'translation' column has no language(s) {sorted(missing)}.")
+            columns = {"source": [p[source_lang] for p in pairs], "target": [p[target_lang] for p in pairs]}
+        elif {source_lang, target_lang} <= set(table.column_names):
+            columns = {"source": table[source_lang], "target": table[target_lang]}
+        else:
+            raise ValueError(f"Split {split!r} has columns {table.column_names}; expected a 'translation' column "
+                             f"or the columns {source_lang!r} and {target_lang!r}.")
+        result[SPLIT_ALIASES.get(split, split)] = datasets.Dataset.from_dict(columns)
+    return datasets.DatasetDict(result)
+
+
+def load_translation(
+    source: str | Path,
+    source_lang: str,
+    target_lang: str,
+    required_splits: tuple[str, ...] = ("train",),
+    **load_dataset_kwargs,
+) -> datasets.DatasetDict:
+    """Parallel text as `DatasetDict(source, target)`.
+
+    `source` is either a local path or a dataset name for `datasets.load_dataset` (extra keyword arguments go to
+    it, e.g. `name=` for a configuration or `data_files=`). Local layouts:
+
+    - a folder of parallel text files `{split}.{lang}` or `{split}.{lang}.gz` (Moses / Multi30k style; `val`, `valid`
+      and `dev` become `validation`);
+    - a `.tsv` file (`source<TAB>target`, optional header with the language codes) or a `.jsonl` file
+      (`{"translation": {lang: text}}` or `{lang: text}` per line), read as `train`; or a folder of such files named
+      by split.
+
+    Misaligned, empty, malformed or non-UTF-8 files raise `DataFileError` naming the file and line.
+    """
+    if source_lang == target_lang:
+        raise ValueError(f"source_lang and target_lang are both {source_lang!r}; give two different languages.")
+    path = Path(source)
+    if path.exists():
+        splits = _read_local(path, source_lang, target_lang)
+        dataset = datasets.DatasetDict({name: datasets.Dataset.from_dict(columns) for name, columns in splits.items()})
+    elif str(source).startswith((".", "/", "~")) or Path(str(source)).suffix in (".tsv", ".jsonl", ".gz"):
+        raise DataFileError(f"{source}: no such file or folder.")
+    else:
+        dataset = _from_hub_dataset(datasets.load_dataset(str(source), **load_dataset_kwargs), source_lang,
+                                    target_lang)
+    missing = [split for split in required_splits if split not in dataset]
+    if missing:
+        raise DataFileError(f"{source}: missing split(s) {missing}; found {sorted(dataset)}.")
+    return dataset
+
+
+__all__ = ["DATE_FAMILIES", "DataFileError", "load_task", "load_translation", "render_date"]
