@@ -1,0 +1,92 @@
+"""Attention heatmaps and training curves (matplotlib)."""
+
+from pathlib import Path
+
+import torch
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def attention_weights(model, tokenizer, source: str, max_new_tokens: int = 64, num_beams: int = 1):
+    """Generate for `source` and return (source tokens, output tokens, weights `output_len x source_len`)."""
+    encoded = tokenizer(source, return_tensors="pt")
+    encoded = {k: v.to(model.device) for k, v in encoded.items() if k in ("input_ids", "attention_mask")}
+    model.eval()
+    with torch.no_grad():
+        out = model.generate(**encoded, max_new_tokens=max_new_tokens, num_beams=num_beams,
+                             return_dict_in_generate=True, output_attentions=True)
+    if not out.cross_attentions or out.cross_attentions[0] is None:
+        raise ValueError("This model has no attention (attention='none'): there are no weights to plot.")
+    sequence = out.sequences[0, 1:]  # without the decoder start token
+    steps = len(out.cross_attentions)
+    if num_beams > 1:
+        # beam search reports every beam's weights; follow the chosen beam through its indices
+        beam_indices = out.beam_indices[0, :steps]
+        weights = torch.stack([out.cross_attentions[t][0][beam_indices[t], 0, -1] for t in range(steps)])
+    else:
+        weights = torch.stack([out.cross_attentions[t][0][0, 0, -1] for t in range(steps)])
+    if tokenizer.eos_token_id in sequence.tolist():
+        end = sequence.tolist().index(tokenizer.eos_token_id) + 1
+        sequence, weights = sequence[:end], weights[:end]
+    source_tokens = tokenizer.convert_ids_to_tokens(encoded["input_ids"][0].tolist())
+    output_tokens = tokenizer.convert_ids_to_tokens(sequence.tolist())
+    return source_tokens, output_tokens, weights.float().cpu()
+
+
+def plot_attention(model, tokenizer, source: str, path: str | Path, max_new_tokens: int = 64, num_beams: int = 1):
+    """Write a heatmap of the attention weights: source tokens across, generated tokens down.
+
+    Returns `(source_tokens, output_tokens, weights)` so callers can check what the picture shows.
+    """
+    source_tokens, output_tokens, weights = attention_weights(model, tokenizer, source, max_new_tokens, num_beams)
+    plt = _pyplot()
+    width = max(4.0, 0.32 * len(source_tokens) + 1.5)
+    height = max(3.0, 0.32 * len(output_tokens) + 1.2)
+    figure, axis = plt.subplots(figsize=(width, height))
+    axis.imshow(weights.numpy(), cmap="gray", vmin=0.0, vmax=1.0, aspect="auto")
+    axis.set_xticks(range(len(source_tokens)), [_label(t) for t in source_tokens], rotation=90)
+    axis.set_yticks(range(len(output_tokens)), [_label(t) for t in output_tokens])
+    axis.set_xlabel("source")
+    axis.set_ylabel("output")
+    axis.set_title(source, fontsize=9)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return source_tokens, output_tokens, weights
+
+
+def _label(token: str) -> str:
+    return "␣" if token == " " else token.replace("▁", "_")
+
+
+def plot_training_curve(log_history: list[dict], path: str | Path, metric: str = "eval_exact_match") -> None:
+    """Training loss per step and the evaluation metric per epoch, from `Trainer.state.log_history`."""
+    plt = _pyplot()
+    losses = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
+    scores = [(entry["epoch"], entry[metric]) for entry in log_history if metric in entry]
+    figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(10, 3.5))
+    if losses:
+        loss_axis.plot(*zip(*losses))
+    loss_axis.set_xlabel("step")
+    loss_axis.set_ylabel("training loss")
+    loss_axis.set_yscale("log")
+    if scores:
+        score_axis.plot(*zip(*scores), marker="o")
+    score_axis.set_xlabel("epoch")
+    score_axis.set_ylabel(metric.removeprefix("eval_"))
+    figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+__all__ = ["attention_weights", "plot_attention", "plot_training_curve"]

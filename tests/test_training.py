@@ -1,0 +1,109 @@
+"""The training CLI end to end on tiny models: output files, --resume and --init-from."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, TrainerCallback
+
+import training.train as train_module
+from hf_attn_seq2seq.data import load_task
+from training.train import main
+
+
+TINY = ["--set", "hidden_size=32", "--set", "embedding_size=8", "--set", "per_device_train_batch_size=32",
+        "--set", "learning_rate=0.01", "--num-heatmaps", "1"]
+EXPECTED_FILES = {
+    "model.safetensors", "config.json", "generation_config.json", "configuration_attn_seq2seq.py",
+    "modeling_attn_seq2seq.py", "tokenizer.json", "tokenizer_config.json", "metrics.json", "training_log.json",
+    "training_curve.png", "attention_0.png", "README.md",
+}
+
+
+def run(tmp_path, name, *extra):
+    return main(["--task", "reverse", "--num-examples", "400", "--output-dir", str(tmp_path / name), *TINY, *extra])
+
+
+
+def test_cli_trains_and_writes_every_output_file(tmp_path, capsys):
+    metrics = run(tmp_path, "run", "--set", "num_train_epochs=2")
+    folder = tmp_path / "run" / "model"
+    assert EXPECTED_FILES <= {path.name for path in folder.iterdir()}
+    assert not [p for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth")]
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert saved["test_exact_match"] == metrics["test_exact_match"]
+    log = json.loads((folder / "training_log.json").read_text())
+    losses = [entry["loss"] for entry in log if "loss" in entry]
+    assert losses and all(value == value for value in losses)  # logged, finite
+    assert [entry["epoch"] for entry in log if "eval_exact_match" in entry] == [1.0, 2.0]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForSeq2SeqLM"].endswith("AttnSeq2SeqForConditionalGeneration")
+    generation = json.loads((folder / "generation_config.json").read_text())
+    assert "max_length" not in generation and generation["max_new_tokens"] > 0
+    printed = capsys.readouterr().out
+    assert "test (test) exact_match" in printed and "saved" in printed
+    assert (folder / "README.md").read_text().startswith("---")
+
+
+def test_saved_folder_reproduces_the_printed_predictions(tmp_path):
+    metrics = run(tmp_path, "run", "--set", "num_train_epochs=1")
+    folder = tmp_path / "run" / "model"
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    sources = list(metrics["examples"])
+    encoded = tokenizer(sources, return_tensors="pt", padding=True)
+    output = model.generate(**encoded)
+    assert [t.strip() for t in tokenizer.batch_decode(output, skip_special_tokens=True)] == list(
+        metrics["examples"].values())
+
+
+class StopAfterFirstEpoch(TrainerCallback):
+    def on_epoch_end(self, args, state, control, **kwargs):
+        control.should_training_stop = True
+        control.should_save = True
+
+
+def test_resume_continues_from_the_last_checkpoint(tmp_path, monkeypatch):
+    common = ("--set", "num_train_epochs=3", "--set", "dropout=0.1")
+    run(tmp_path, "straight", *common)
+
+    class InterruptedTrainer(train_module.Seq2SeqTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.add_callback(StopAfterFirstEpoch())
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "Seq2SeqTrainer", InterruptedTrainer)
+        run(tmp_path, "resumed", *common)
+    checkpoints = sorted((tmp_path / "resumed" / "checkpoints").glob("checkpoint-*"))
+    assert len(checkpoints) == 1
+    run(tmp_path, "resumed", *common, "--resume")
+    log = json.loads((tmp_path / "resumed" / "model" / "training_log.json").read_text())
+    assert [entry["epoch"] for entry in log if "eval_exact_match" in entry] == [1.0, 2.0, 3.0]
+    straight = load_file(tmp_path / "straight" / "model" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "model" / "model.safetensors")
+    for name, tensor in straight.items():
+        torch.testing.assert_close(resumed[name], tensor, atol=1e-5, rtol=1e-4)
+
+
+def test_init_from_starts_at_the_saved_model_and_improves(tmp_path):
+    learnable = ("--num-examples", "2000", "--set", "hidden_size=64")  # partly learned after 4 epochs
+    run(tmp_path, "base", *learnable, "--set", "num_train_epochs=4")
+    base = tmp_path / "base" / "model"
+    run(tmp_path, "tuned", *learnable, "--seed", "5", "--init-from", str(base), "--set", "num_train_epochs=2")
+    log = json.loads((tmp_path / "tuned" / "model" / "training_log.json").read_text())
+    evaluations = [entry for entry in log if "eval_exact_match" in entry]
+    assert evaluations[0]["epoch"] == 0
+
+    # the saved model, scored by hand on the fine-tuning run's validation split
+    model = AutoModelForSeq2SeqLM.from_pretrained(base)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    validation = load_task("reverse", 2000, seed=5)["validation"]
+    encoded = tokenizer(list(validation["source"]), return_tensors="pt", padding=True)
+    predictions = tokenizer.batch_decode(model.generate(**encoded), skip_special_tokens=True)
+    expected = 100 * sum(p.strip() == t for p, t in zip(predictions, validation["target"])) / len(validation)
+    assert 0 < expected < 100
+    assert evaluations[0]["eval_exact_match"] == pytest.approx(expected)
+    assert evaluations[-1]["eval_exact_match"] > evaluations[0]["eval_exact_match"]
+    assert evaluations[-1]["eval_loss"] < evaluations[0]["eval_loss"]

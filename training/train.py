@@ -1,0 +1,304 @@
+"""Train, evaluate and export an AttnSeq2Seq model.
+
+    python -m training.train --task date --preset attention --output-dir outputs/date-attention
+
+Writes `<output-dir>/checkpoints/` (Trainer checkpoints, for `--resume`) and `<output-dir>/model/`, a Hub-ready folder:
+weights, config with `auto_map`, code, tokenizer, generation config, metrics, training curve, attention heatmaps and a
+model card.
+"""
+
+import argparse
+import dataclasses
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from transformers import (
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    DataCollatorForSeq2Seq,
+    Seq2SeqTrainer,
+    Seq2SeqTrainingArguments,
+    set_seed,
+)
+
+import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
+from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
+from hf_attn_seq2seq.data import load_task, load_translation
+from hf_attn_seq2seq.hub import generation_config_for, write_model_folder
+from hf_attn_seq2seq.metrics import make_compute_metrics
+from hf_attn_seq2seq.tokenization import build_char_tokenizer, check_tokenizer_matches_model, train_subword_tokenizer
+from hf_attn_seq2seq.visualization import plot_attention, plot_training_curve
+from model_cards import render_model_card
+
+
+logger = logging.getLogger("training.train")
+
+PRESETS_DIR = Path(__file__).with_name("presets")
+TASKS = ("date", "addition", "reverse", "translation")
+TASK_DESCRIPTIONS = {
+    "date": "date-format conversion (dates as people write them -> ISO 8601)",
+    "addition": "addition of two 1-3 digit numbers",
+    "reverse": "string reversal",
+}
+# Typed in free form, none of them taken from the generated data.
+SHOWCASE_INPUTS = {
+    "date": ["September 27, 1994", "TUESDAY, SEPTEMBER 25, 1984", "27 Sep 1994", "6/3/73", "sat, jan 1, 2000",
+             "4.7.1776"],
+    "addition": ["16+75", "999+1", "52+148"],
+    "reverse": ["hello", "attention", "2024abc"],
+}
+CONFIG_FIELDS = {field.name for field in dataclasses.fields(AttnSeq2SeqConfig)}
+TRAINING_FIELDS = {field.name for field in dataclasses.fields(Seq2SeqTrainingArguments)}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", choices=TASKS, default="date")
+    parser.add_argument("--preset", default="attention", help=f"one of {', '.join(available_presets())}")
+    parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument("--num-examples", type=int, default=None, help="toy tasks: examples to generate")
+    parser.add_argument("--dataset", default=None, help="translation: a local folder/file or a Hub dataset name")
+    parser.add_argument("--dataset-config", default=None, help="translation: the Hub dataset's configuration name")
+    parser.add_argument("--source-lang", default=None)
+    parser.add_argument("--target-lang", default=None)
+    parser.add_argument("--test-split", default=None, help="split scored at the end (default: test)")
+    parser.add_argument("--vocab-size", type=int, default=8000, help="translation: subword vocabulary size")
+    parser.add_argument("--max-train-examples", type=int, default=None, help="use only the first N training pairs")
+    parser.add_argument("--max-source-length", type=int, default=None, help="tokens kept per source (truncation)")
+    parser.add_argument("--max-target-length", type=int, default=None, help="tokens kept per target (truncation)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a model config value (e.g. hidden_size=128) or a Seq2SeqTrainingArguments "
+                             "value (e.g. num_train_epochs=3); repeatable; VALUE is read as JSON when it parses")
+    parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output-dir")
+    parser.add_argument("--init-from", default=None, help="fine-tune a trained model: a folder or a Hub id")
+    parser.add_argument("--num-heatmaps", type=int, default=3, help="attention heatmaps of test examples")
+    return parser.parse_args(argv)
+
+
+def available_presets() -> list[str]:
+    return sorted(path.stem for path in PRESETS_DIR.glob("*.json"))
+
+
+def load_preset(name: str) -> dict:
+    path = PRESETS_DIR / f"{name}.json"
+    if not path.exists():
+        raise SystemExit(f"Unknown preset {name!r}; expected one of {', '.join(available_presets())}.")
+    preset = json.loads(path.read_text())
+    return {"model": dict(preset.get("model", {})), "training": dict(preset.get("training", {}))}
+
+
+def apply_overrides(preset: dict, overrides: list[str]) -> dict:
+    for item in overrides:
+        key, separator, raw = item.partition("=")
+        if not separator:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}.")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if key in CONFIG_FIELDS:
+            preset["model"][key] = value
+        elif key in TRAINING_FIELDS:
+            preset["training"][key] = value
+        else:
+            raise SystemExit(f"--set {key}: not an AttnSeq2SeqConfig or Seq2SeqTrainingArguments field.")
+    return preset
+
+
+def load_data(args):
+    if args.task == "translation":
+        if not (args.dataset and args.source_lang and args.target_lang):
+            raise SystemExit("--task translation needs --dataset, --source-lang and --target-lang.")
+        kwargs = {"name": args.dataset_config} if args.dataset_config else {}
+        data = load_translation(args.dataset, args.source_lang, args.target_lang, **kwargs)
+    else:
+        data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
+    if args.max_train_examples:
+        data["train"] = data["train"].select(range(min(args.max_train_examples, len(data["train"]))))
+    test_split = args.test_split or "test"
+    if test_split not in data:
+        raise SystemExit(f"No split {test_split!r} to test on; splits: {sorted(data)}. Pass --test-split.")
+    if "validation" not in data:
+        raise SystemExit(f"No validation split; splits: {sorted(data)}.")
+    return data, test_split
+
+
+def build_tokenizer(args, data, tokenizer_dir: Path):
+    if args.init_from:
+        return AutoTokenizer.from_pretrained(args.init_from)
+    if args.resume and tokenizer_dir.exists():
+        return AutoTokenizer.from_pretrained(tokenizer_dir)
+    texts = list(data["train"]["source"]) + list(data["train"]["target"])
+    if args.task == "translation":
+        tokenizer = train_subword_tokenizer(texts, vocab_size=args.vocab_size)
+    else:
+        tokenizer = build_char_tokenizer(texts)
+    tokenizer.save_pretrained(tokenizer_dir)  # --resume reuses exactly this vocabulary
+    return tokenizer
+
+
+def build_model(args, preset: dict, tokenizer):
+    if args.init_from:
+        model = AutoModelForSeq2SeqLM.from_pretrained(args.init_from)
+        check_tokenizer_matches_model(tokenizer, model.config)
+        return model
+    config = AttnSeq2SeqConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.bos_token_id,
+        **preset["model"],
+    )
+    return AttnSeq2SeqForConditionalGeneration(config)
+
+
+def tokenize(data, tokenizer, max_source_length: int | None, max_target_length: int | None):
+    def encode(batch):
+        encoded = tokenizer(batch["source"], max_length=max_source_length, truncation=max_source_length is not None)
+        targets = tokenizer(text_target=batch["target"], max_length=max_target_length,
+                            truncation=max_target_length is not None)
+        encoded["labels"] = targets["input_ids"]
+        return encoded
+
+    return data.map(encode, batched=True, remove_columns=["source", "target"], desc="tokenize")
+
+
+def training_arguments(args, preset: dict, checkpoint_dir: Path, num_train_examples: int) -> Seq2SeqTrainingArguments:
+    batch_size = preset["training"].get("per_device_train_batch_size", 128)
+    steps_per_epoch = -(-num_train_examples // batch_size)
+    values = dict(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=128,
+        per_device_eval_batch_size=256,
+        learning_rate=1e-3,
+        num_train_epochs=6,
+        lr_scheduler_type="linear",
+        max_grad_norm=5.0,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        save_total_limit=2,
+        logging_steps=max(1, min(50, steps_per_epoch // 2)),  # short runs still log their loss
+        predict_with_generate=True,
+        report_to="none",
+        seed=args.seed,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    if args.init_from:
+        values["eval_on_start"] = True  # the first evaluation scores the loaded model before any update
+    values.update(preset["training"])
+    return Seq2SeqTrainingArguments(**values)
+
+
+def predict_texts(model, tokenizer, sources: list[str], max_new_tokens: int, num_beams: int = 1) -> list[str]:
+    encoded = tokenizer(sources, return_tensors="pt", padding=True, truncation=True)
+    model.eval()
+    with torch.no_grad():
+        output = model.generate(input_ids=encoded["input_ids"].to(model.device),
+                                attention_mask=encoded["attention_mask"].to(model.device),
+                                max_new_tokens=max_new_tokens, num_beams=num_beams)
+    return [text.strip() for text in tokenizer.batch_decode(output, skip_special_tokens=True)]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse_args(argv)
+    started = time.perf_counter()
+    set_seed(args.seed)
+    preset = apply_overrides(load_preset(args.preset), args.overrides)
+    output_dir = args.output_dir
+    checkpoint_dir, model_dir, tokenizer_dir = output_dir / "checkpoints", output_dir / "model", output_dir / "tokenizer"
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    data, test_split = load_data(args)
+    tokenizer = build_tokenizer(args, data, tokenizer_dir)
+    model = build_model(args, preset, tokenizer)
+    tokenized = tokenize(data, tokenizer, args.max_source_length, args.max_target_length)
+    longest_target = max(len(ids) for split in tokenized.values() for ids in split["labels"])
+    max_new_tokens = args.max_target_length or int(longest_target * 1.5) + 2
+    num_beams = int(preset["training"].pop("generation_num_beams", 1))
+    # While training, a length limit in `max_length` (start token included): Seq2SeqTrainer fills the model's generation
+    # config with every default after its first evaluation batch, and a default max_length beside max_new_tokens warns.
+    model.generation_config = generation_config_for(model.config, max_length=max_new_tokens + 1, num_beams=num_beams)
+    metric_names = ("exact_match", "bleu", "chrf") if args.task == "translation" else ("exact_match",)
+
+    training_args = training_arguments(args, preset, checkpoint_dir, len(tokenized["train"]))
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=tokenized["train"],
+        eval_dataset=tokenized["validation"],
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=None, padding=True),
+        processing_class=tokenizer,
+        compute_metrics=make_compute_metrics(tokenizer, metric_names),
+    )
+    parameters = sum(p.numel() for p in model.parameters())
+    logger.info("%s on %s: %s parameters, %d training examples", args.preset, args.task, f"{parameters:,}",
+                len(tokenized["train"]))
+    trainer.train(resume_from_checkpoint=True if args.resume else None)
+    train_seconds = time.perf_counter() - started
+
+    test_metrics = trainer.evaluate(tokenized[test_split], metric_key_prefix="test")
+    metrics = {
+        "task": args.task,
+        "preset": args.preset,
+        "parameters": parameters,
+        "train_seconds": round(train_seconds, 1),
+        "test_split": test_split,
+        **{key: value for key, value in test_metrics.items() if key.startswith("test_")},
+    }
+    # the exported generation config: only what is set here
+    model.generation_config = generation_config_for(model.config, max_new_tokens=max_new_tokens, num_beams=num_beams)
+    showcase = SHOWCASE_INPUTS.get(args.task) or list(data[test_split]["source"][:5])
+    predictions = predict_texts(model, tokenizer, showcase, max_new_tokens, num_beams)
+    metrics["examples"] = dict(zip(showcase, predictions))
+
+    heatmap_sources = ([showcase[0]] if args.task == "date" else []) + list(data[test_split]["source"][:args.num_heatmaps])
+    score_names = {"exact_match": "test_exact_match", "bleu": "test_bleu", "chrf": "test_chrf"}
+    card_metrics = {name: metrics[key] for name, key in score_names.items() if key in metrics}
+    command = "python -m training.train " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+    def add_reports(folder: Path) -> None:
+        (folder / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
+        plot_training_curve(trainer.state.log_history, folder / "training_curve.png")
+        heatmap_file = None
+        if model.config.attention != "none":
+            for index, source in enumerate(heatmap_sources):
+                plot_attention(model, tokenizer, source, folder / f"attention_{index}.png",
+                               max_new_tokens=max_new_tokens)
+            heatmap_file = "attention_0.png" if heatmap_sources else None
+        card = render_model_card(
+            model_name=f"attn-seq2seq-{args.task}-{args.preset}",
+            task_description=TASK_DESCRIPTIONS.get(args.task, f"translation {args.source_lang}->{args.target_lang}"),
+            config=model.config,
+            metrics=card_metrics,
+            command=command,
+            example=showcase[0],
+            dataset_name=args.dataset if args.task == "translation" else None,
+            languages=[args.source_lang, args.target_lang] if args.task == "translation" else None,
+            heatmap_file=heatmap_file,
+            training_details=f"{parameters:,} parameters; trained in {train_seconds:.0f} s on {torch.get_num_threads()}"
+                             f" CPU threads; test split `{test_split}`.",
+        )
+        card.save(folder / "README.md")
+
+    write_model_folder(model_dir, model, tokenizer, model.generation_config, metrics, extra=add_reports)
+    total_seconds = time.perf_counter() - started
+
+    print(f"\n{args.preset} on {args.task}: test ({test_split}) " +
+          ", ".join(f"{name} {value:.2f}" for name, value in card_metrics.items()))
+    for source, prediction in metrics["examples"].items():
+        print(f"  {source!r:>34} -> {prediction}")
+    print(f"saved {model_dir} (heatmap: {model_dir / 'attention_0.png'}) in {total_seconds:.0f} s total")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
