@@ -1,6 +1,7 @@
 """hf_attn_seq2seq: the LSTM encoder-decoder with attention as a Hugging Face transformers model."""
 
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
+from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_attn_seq2seq import AttnSeq2SeqConfig
 from .modeling_attn_seq2seq import (
@@ -9,6 +10,7 @@ from .modeling_attn_seq2seq import (
     AttnSeq2SeqModel,
     AttnSeq2SeqPreTrainedModel,
 )
+from .pipeline_attn_seq2seq import TASK_NAME, Seq2SeqGenerationPipeline
 
 
 __version__ = "0.1.0"
@@ -23,10 +25,18 @@ AttnSeq2SeqConfig.register_for_auto_class()
 AttnSeq2SeqModel.register_for_auto_class("AutoModel")
 AttnSeq2SeqForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
 
+# pipeline("seq2seq-generation", model=...) with the package installed, no trust_remote_code needed.
+if TASK_NAME not in PIPELINE_REGISTRY.get_supported_tasks():
+    PIPELINE_REGISTRY.register_pipeline(
+        TASK_NAME, pipeline_class=Seq2SeqGenerationPipeline, pt_model=AutoModelForSeq2SeqLM, type="text"
+    )
+
 __all__ = [
     "AttnSeq2SeqCache",
     "AttnSeq2SeqConfig",
     "AttnSeq2SeqForConditionalGeneration",
     "AttnSeq2SeqModel",
     "AttnSeq2SeqPreTrainedModel",
+    "Seq2SeqGenerationPipeline",
+    "TASK_NAME",
 ]

@@ -9,6 +9,18 @@ from pathlib import Path
 
 from transformers import GenerationConfig
 
+from . import pipeline_attn_seq2seq
+
+
+# Saved models expose the pipeline as "translation" (removed from transformers 5) through remote code.
+HUB_PIPELINES = {
+    "translation": {
+        "impl": "pipeline_attn_seq2seq.Seq2SeqGenerationPipeline",
+        "pt": ["AutoModelForSeq2SeqLM"],
+        "type": "text",
+    }
+}
+
 
 def generation_config_for(model_config, num_beams: int = 1, **settings) -> GenerationConfig:
     """A generation config holding only what is set here (a full dump would pin `max_length=20`)."""
@@ -30,7 +42,8 @@ def write_model_folder(
     metrics: dict | None = None,
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write weights (safetensors), config with `auto_map`, code, tokenizer, generation config and `metrics.json`.
+    """Write weights (safetensors), config with `auto_map` and `custom_pipelines`, the model and pipeline code, the
+    tokenizer, the generation config and `metrics.json`.
 
     Everything is written into a temporary folder beside `folder`, which then replaces `folder` in one rename, so an
     interrupted export never leaves a half-written model. `extra(tmp_folder)` may add files (card, images).
@@ -41,7 +54,9 @@ def write_model_folder(
     try:
         if generation_config is not None:
             model.generation_config = generation_config
+        model.config.custom_pipelines = HUB_PIPELINES
         model.save_pretrained(staging)
+        shutil.copy(pipeline_attn_seq2seq.__file__, staging / Path(pipeline_attn_seq2seq.__file__).name)
         tokenizer.save_pretrained(staging)
         if metrics is not None:
             (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -64,4 +79,29 @@ def _replace_folder(new: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-__all__ = ["generation_config_for", "write_model_folder"]
+
+
+def folder_listing(folder: str | Path) -> list[tuple[str, int]]:
+    """Every file of the folder (relative path, size in bytes): what an upload of it sends."""
+    folder = Path(folder)
+    return sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
+
+
+def push_folder(folder: str | Path, repo_id: str, token: str | None = None, private: bool = False,
+                commit_message: str = "Upload AttnSeq2Seq model") -> str:
+    """Upload the folder as it is to the Hub; raises before sending anything when no token is available."""
+    from huggingface_hub import HfApi, get_token
+
+    folder = Path(folder)
+    if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
+        raise FileNotFoundError(f"{folder} is not an exported model folder (config.json and model.safetensors).")
+    token = token or get_token()
+    if not token:
+        raise PermissionError("No Hugging Face token: pass --token, set HF_TOKEN, or run `hf auth login` first.")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message=commit_message)
+    return str(getattr(commit, "commit_url", commit))
+
+
+__all__ = ["HUB_PIPELINES", "folder_listing", "generation_config_for", "push_folder", "write_model_folder"]

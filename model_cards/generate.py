@@ -8,18 +8,22 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
 
 
-def usage_snippet(model_id: str, example: str, task_name: str = "translation") -> str:
-    """Python that loads the model by `model_id`, generates for `example` and runs the pipeline."""
+def usage_snippet(model_id: str, example: str) -> str:
+    """Python that loads the model by `model_id`, generates for `example` and runs the translation pipeline."""
     return "\n".join(
         [
-            "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
+            "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, pipeline",
             "",
             f"model_id = {model_id!r}",
-            "tokenizer = AutoTokenizer.from_pretrained(model_id)",
+            "tokenizer = AutoTokenizer.from_pretrained(model_id, trust_remote_code=True)",
             "model = AutoModelForSeq2SeqLM.from_pretrained(model_id, trust_remote_code=True)",
             f"inputs = tokenizer([{example!r}], return_tensors=\"pt\")",
-            "output_ids = model.generate(**inputs, max_new_tokens=64)",
+            "output_ids = model.generate(**inputs)",
             "print(tokenizer.batch_decode(output_ids, skip_special_tokens=True))",
+            "",
+            "# transformers 5 has no built-in translation pipeline; the model brings its own",
+            "translator = pipeline(\"translation\", model=model_id, trust_remote_code=True)",
+            f"print(translator({example!r}, num_beams=3))",
         ]
     )
 
@@ -66,7 +70,8 @@ def render_model_card(
     )
     options = ["attention", "embedding_size", "hidden_size", "encoder_layers", "decoder_layers", "bidirectional",
                "bidirectional_merge", "peeky", "input_feeding", "residual", "attention_layer", "dropout"]
-    architecture = "| option | value |\n|---|---|\n" + "\n".join(f"| `{o}` | `{getattr(config, o)}` |" for o in options)
+    rows = [f"| `{option}` | `{getattr(config, option)}` |" for option in options]
+    architecture = "| option | value |\n|---|---|\n" + "\n".join(rows)
     results_table = "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v:.2f} |" for k, v in metrics.items())
     heatmap_section = ""
     if heatmap_file:
@@ -79,7 +84,7 @@ def render_model_card(
         task_description=task_description,
         architecture=architecture,
         results_table=results_table,
-        usage_code=usage_snippet(model_id, example, pipeline_tag),
+        usage_code=usage_snippet(model_id, example),
         heatmap_section=heatmap_section,
         command=command,
         training_details=training_details,

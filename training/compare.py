@@ -96,7 +96,8 @@ def write_report(results: dict, output_dir: Path, epochs: int) -> str:
         scores = " | ".join(f"{score:.2f}" for score in result["test_exact_match_per_epoch"])
         lines.append(f"| {name} | {result['parameters']:,} | {result['seconds_per_epoch']:.1f} | {scores} |")
     table = "\n".join(lines)
-    (output_dir / "results.md").write_text("Test exact match (%) on the date task after each epoch.\n\n" + table + "\n")
+    caption = "Test exact match (%) on the date task after each epoch."
+    (output_dir / "results.md").write_text(f"{caption}\n\n{table}\n")
     (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
     from hf_attn_seq2seq.visualization import _pyplot

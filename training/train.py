@@ -78,6 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output-dir")
     parser.add_argument("--init-from", default=None, help="fine-tune a trained model: a folder or a Hub id")
     parser.add_argument("--num-heatmaps", type=int, default=3, help="attention heatmaps of test examples")
+    parser.add_argument("--hub-model-id", default=None, help="the repo id the model card's usage snippet loads")
     return parser.parse_args(argv)
 
 
@@ -214,7 +215,8 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(args.seed)
     preset = apply_overrides(load_preset(args.preset), args.overrides)
     output_dir = args.output_dir
-    checkpoint_dir, model_dir, tokenizer_dir = output_dir / "checkpoints", output_dir / "model", output_dir / "tokenizer"
+    checkpoint_dir, model_dir = output_dir / "checkpoints", output_dir / "model"
+    tokenizer_dir = output_dir / "tokenizer"
     output_dir.mkdir(parents=True, exist_ok=True)
 
     data, test_split = load_data(args)
@@ -224,8 +226,9 @@ def main(argv: list[str] | None = None) -> dict:
     longest_target = max(len(ids) for split in tokenized.values() for ids in split["labels"])
     max_new_tokens = args.max_target_length or int(longest_target * 1.5) + 2
     num_beams = int(preset["training"].pop("generation_num_beams", 1))
-    # While training, a length limit in `max_length` (start token included): Seq2SeqTrainer fills the model's generation
-    # config with every default after its first evaluation batch, and a default max_length beside max_new_tokens warns.
+    # While training, the length limit goes in `max_length` (start token included): Seq2SeqTrainer fills the model's
+    # generation config with every default after its first evaluation batch, and max_length=20 beside max_new_tokens
+    # warns on every batch.
     model.generation_config = generation_config_for(model.config, max_length=max_new_tokens + 1, num_beams=num_beams)
     metric_names = ("exact_match", "bleu", "chrf") if args.task == "translation" else ("exact_match",)
 
@@ -260,7 +263,8 @@ def main(argv: list[str] | None = None) -> dict:
     predictions = predict_texts(model, tokenizer, showcase, max_new_tokens, num_beams)
     metrics["examples"] = dict(zip(showcase, predictions))
 
-    heatmap_sources = ([showcase[0]] if args.task == "date" else []) + list(data[test_split]["source"][:args.num_heatmaps])
+    heatmap_sources = [showcase[0]] if args.task == "date" else []
+    heatmap_sources += list(data[test_split]["source"][: args.num_heatmaps])
     score_names = {"exact_match": "test_exact_match", "bleu": "test_bleu", "chrf": "test_chrf"}
     card_metrics = {name: metrics[key] for name, key in score_names.items() if key in metrics}
     command = "python -m training.train " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -281,11 +285,12 @@ def main(argv: list[str] | None = None) -> dict:
             metrics=card_metrics,
             command=command,
             example=showcase[0],
+            model_id=args.hub_model_id or f"attn-seq2seq-{args.task}-{args.preset}",
             dataset_name=args.dataset if args.task == "translation" else None,
             languages=[args.source_lang, args.target_lang] if args.task == "translation" else None,
             heatmap_file=heatmap_file,
-            training_details=f"{parameters:,} parameters; trained in {train_seconds:.0f} s on {torch.get_num_threads()}"
-                             f" CPU threads; test split `{test_split}`.",
+            training_details=f"{parameters:,} parameters; trained in {train_seconds:.0f} s on "
+                             f"{torch.get_num_threads()} CPU threads; test split `{test_split}`.",
         )
         card.save(folder / "README.md")
 
@@ -300,5 +305,10 @@ def main(argv: list[str] | None = None) -> dict:
     return metrics
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """Console-script entry point (`attn-seq2seq-train`)."""
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,117 @@
+"""Seq2SeqGenerationPipeline: text in, generated text out, for any encoder-decoder that `generate()`s.
+
+transformers 5 removed the "translation" and "text2text-generation" pipelines. This one fills the gap: with the
+package installed it is the task "seq2seq-generation"; a saved model exposes it as "translation" through
+`custom_pipelines` in its config.json, so `pipeline("translation", model=folder, trust_remote_code=True)` works as in
+transformers 4.
+"""
+
+import torch
+from transformers import GenerationConfig, Pipeline
+
+
+TASK_NAME = "seq2seq-generation"
+
+
+class Seq2SeqGenerationPipeline(Pipeline):
+    """Generate text from text with an encoder-decoder model.
+
+    Call it with a string or a list of strings. Generation settings (`num_beams`, `max_new_tokens`, `do_sample`, ...)
+    go to `model.generate`, at construction or per call. Each result is a dict with `translation_text` (task
+    "translation") or `generated_text` (other task names); `return_attentions=True` adds `source_tokens`,
+    `output_tokens` and `attentions` (a list per output token of weights over the source tokens).
+    """
+
+    _load_processor = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = True
+    _pipeline_calls_generate = True
+    _default_generation_config = GenerationConfig(max_new_tokens=256)
+
+    def _sanitize_parameters(self, return_attentions=None, truncation=None, clean_up_tokenization_spaces=None,
+                             **generate_kwargs):
+        preprocess_params = {} if truncation is None else {"truncation": truncation}
+        forward_params = dict(generate_kwargs)
+        postprocess_params = {}
+        if return_attentions is not None:
+            forward_params["return_attentions"] = return_attentions
+            postprocess_params["return_attentions"] = return_attentions
+        if clean_up_tokenization_spaces is not None:
+            postprocess_params["clean_up_tokenization_spaces"] = clean_up_tokenization_spaces
+        return preprocess_params, forward_params, postprocess_params
+
+    def __call__(self, inputs, **kwargs):
+        texts = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        for index, text in enumerate(texts):
+            if not isinstance(text, str):
+                where = f"item {index} of the input list" if isinstance(inputs, (list, tuple)) else "the input"
+                raise TypeError(f"{type(self).__name__} takes a string or a list of strings; {where} is "
+                                f"{type(text).__name__}.")
+            if not text.strip():
+                raise ValueError(f"Input {index} is empty; give at least one character to generate from.")
+        result = super().__call__(inputs, **kwargs)
+        # as in transformers 4: a list of inputs with one result each gives a flat list of dicts
+        if isinstance(inputs, (list, tuple)) and all(len(item) == 1 for item in result):
+            return [item[0] for item in result]
+        return result
+
+    def preprocess(self, text: str, truncation: bool = True):
+        return self.tokenizer(text, return_tensors="pt", truncation=truncation)
+
+    def _forward(self, model_inputs, return_attentions: bool = False, **generate_kwargs):
+        generate_kwargs = self._prepare_generate_kwargs(generate_kwargs)
+        if return_attentions:
+            generate_kwargs.update(return_dict_in_generate=True, output_attentions=True)
+        input_ids = model_inputs["input_ids"]
+        output = self.model.generate(input_ids=input_ids, attention_mask=model_inputs.get("attention_mask"),
+                                     **generate_kwargs)
+        sequences = output.sequences if return_attentions else output
+        num_inputs = input_ids.shape[0]
+        per_input = sequences.shape[0] // num_inputs  # num_return_sequences
+        # every tensor shaped per input, so that batched calls unbatch into one entry per input
+        result = {"output_ids": sequences.reshape(num_inputs, per_input, -1)}
+        if return_attentions:
+            weights = self._sequence_attentions(output)  # rows x steps x src_len
+            result["attentions"] = weights.reshape(num_inputs, per_input, *weights.shape[1:])
+            result["input_ids"] = input_ids
+        return result
+
+    @staticmethod
+    def _sequence_attentions(output):
+        """Each returned sequence's attention weights per step, following its beam through beam search."""
+        if not output.cross_attentions or output.cross_attentions[0] is None:
+            raise ValueError("This model has no attention (attention='none'), so there are no weights to return.")
+        steps = torch.stack([step[-1][:, 0, -1] for step in output.cross_attentions], dim=1)  # beams x steps x src
+        beam_indices = getattr(output, "beam_indices", None)
+        if beam_indices is None:
+            return steps
+        beam_indices = beam_indices[:, : steps.shape[1]].clamp(min=0)  # -1 marks steps after the sequence ended
+        return steps[beam_indices, torch.arange(steps.shape[1])[None, :]]
+
+    def postprocess(self, model_outputs, return_attentions: bool = False, clean_up_tokenization_spaces=False):
+        key = "translation_text" if self.task == "translation" else "generated_text"
+        records = []
+        for index, ids in enumerate(model_outputs["output_ids"][0]):
+            text = self.tokenizer.decode(ids, skip_special_tokens=True,
+                                         clean_up_tokenization_spaces=clean_up_tokenization_spaces)
+            record = {key: text.strip()}
+            if return_attentions:
+                record.update(self._attention_record(model_outputs["input_ids"][0], ids,
+                                                     model_outputs["attentions"][0, index]))
+            records.append(record)
+        return records
+
+    def _attention_record(self, source_ids, output_ids, weights) -> dict:
+        source_length = int((source_ids != self.tokenizer.pad_token_id).sum())
+        tokens = output_ids[1:].tolist()  # without the decoder start token
+        if self.tokenizer.eos_token_id in tokens:
+            tokens = tokens[: tokens.index(self.tokenizer.eos_token_id) + 1]
+        return {
+            "source_tokens": self.tokenizer.convert_ids_to_tokens(source_ids[:source_length].tolist()),
+            "output_tokens": self.tokenizer.convert_ids_to_tokens(tokens),
+            "attentions": weights[: len(tokens), :source_length].tolist(),
+        }
+
+
+__all__ = ["TASK_NAME", "Seq2SeqGenerationPipeline"]

@@ -1,0 +1,158 @@
+"""The exported folder on the Hub path: remote code, pipelines, model card, dry run and push errors."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import yaml
+from huggingface_hub import ModelCard
+from huggingface_hub.repocard_data import model_index_to_eval_results
+from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
+
+from hf_attn_seq2seq import TASK_NAME
+from hf_attn_seq2seq.hub import folder_listing
+from training.push import main as push_main
+from training.train import main as train_main
+
+
+SOURCES = ["abc123", "hello", "zz9"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    output = tmp_path_factory.mktemp("run")
+    train_main(["--task", "reverse", "--num-examples", "400", "--output-dir", str(output), "--set", "hidden_size=32",
+                "--set", "embedding_size=8", "--set", "num_train_epochs=1", "--num-heatmaps", "1",
+                "--hub-model-id", "someone/attn-seq2seq-reverse"])
+    return output / "model"
+
+
+def fresh_process(script: str, tmp_path, **env) -> subprocess.CompletedProcess:
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), PYTHONPATH="", **env)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
+                          env=environment, cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
+
+
+def test_folder_declares_the_translation_pipeline(exported):
+    config = json.loads((exported / "config.json").read_text())
+    assert config["custom_pipelines"]["translation"]["impl"] == "pipeline_attn_seq2seq.Seq2SeqGenerationPipeline"
+    assert (exported / "pipeline_attn_seq2seq.py").exists()
+
+
+def test_fresh_process_without_the_package_loads_model_tokenizer_and_translation_pipeline(exported, tmp_path):
+    script = f"""
+        import json, sys
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
+        folder = {str(exported)!r}
+        model = AutoModelForSeq2SeqLM.from_pretrained(folder, trust_remote_code=True)
+        # AutoTokenizer reads config.json, whose auto_map asks for trust_remote_code like the model does
+        tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
+        translator = pipeline("translation", model=folder, trust_remote_code=True)
+        assert "hf_attn_seq2seq" not in sys.modules, "the package was imported"
+        sources = {SOURCES!r}
+        direct = []
+        for source in sources:
+            ids = model.generate(**tokenizer(source, return_tensors="pt"), num_beams=2)
+            direct.append(tokenizer.decode(ids[0], skip_special_tokens=True).strip())
+        piped = [r["translation_text"] for r in translator(sources, num_beams=2)]
+        print(json.dumps({{"direct": direct, "piped": piped, "type": type(translator).__name__}}))
+    """
+    result = fresh_process(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Do you wish to run the custom code" not in result.stdout
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["type"] == "Seq2SeqGenerationPipeline"
+    assert outcome["piped"] == outcome["direct"]
+
+
+def test_installed_package_task_needs_no_remote_code(exported):
+    generator = pipeline(TASK_NAME, model=str(exported))
+    model = AutoModelForSeq2SeqLM.from_pretrained(exported)
+    tokenizer = AutoTokenizer.from_pretrained(exported)
+    for source in SOURCES:
+        expected = tokenizer.decode(model.generate(**tokenizer(source, return_tensors="pt"))[0],
+                                    skip_special_tokens=True).strip()
+        assert generator(source) == [{"generated_text": expected}]
+    assert generator(SOURCES[:2]) == [generator(SOURCES[0])[0], generator(SOURCES[1])[0]]
+
+
+def test_pipeline_batches_lists_and_returns_several_sequences(exported):
+    generator = pipeline(TASK_NAME, model=str(exported))
+    one_by_one = [generator(source, num_beams=3, num_return_sequences=2) for source in SOURCES]
+    batched = generator(SOURCES, batch_size=2, num_beams=3, num_return_sequences=2)
+    assert batched == one_by_one
+    assert all(len(result) == 2 for result in batched)
+
+
+@pytest.mark.parametrize("num_beams", [1, 3])
+def test_pipeline_returns_attention_weights_with_tokens(exported, num_beams):
+    generator = pipeline(TASK_NAME, model=str(exported))
+    [result] = generator("hello", return_attentions=True, num_beams=num_beams)
+    assert result["source_tokens"] == ["h", "e", "l", "l", "o", "</s>"]
+    assert len(result["attentions"]) == len(result["output_tokens"])
+    for row in result["attentions"]:
+        assert len(row) == len(result["source_tokens"])
+        assert sum(row) == pytest.approx(1.0, abs=1e-5)
+    batched = generator(["hello", "ab"], return_attentions=True, num_beams=num_beams, batch_size=2)
+    torch.testing.assert_close(torch.tensor(batched[0]["attentions"]), torch.tensor(result["attentions"]))
+    assert len(batched[1]["source_tokens"]) == 3
+
+
+def test_pipeline_rejects_non_strings_and_empty_text(exported):
+    generator = pipeline(TASK_NAME, model=str(exported))
+    with pytest.raises(TypeError, match="takes a string or a list of strings; the input is int"):
+        generator(42)
+    with pytest.raises(TypeError, match="item 1 of the input list is NoneType"):
+        generator(["ok", None])
+    with pytest.raises(ValueError, match="Input 0 is empty"):
+        generator("   ")
+
+
+def test_model_card_parses_validates_and_its_snippet_runs(exported, tmp_path):
+    card = ModelCard.load(exported / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "transformers" and data["pipeline_tag"] == "translation"
+    assert data["license"] == "apache-2.0"
+    metadata = yaml.safe_load(card.content.split("---")[1])
+    model_name, results = model_index_to_eval_results(metadata["model-index"])
+    metrics = json.loads((exported / "metrics.json").read_text())
+    assert [(r.metric_type, r.metric_value) for r in results] == [
+        ("exact_match", round(metrics["test_exact_match"], 4))]
+    assert "![attention heatmap](attention_0.png)" in card.text
+
+    snippet = re.search(r"```python\n(.*?)```", card.text, re.DOTALL).group(1)
+    assert "trust_remote_code=True" in snippet and "pipeline(" in snippet and ".generate(" in snippet
+    runnable = snippet.replace("'someone/attn-seq2seq-reverse'", repr(str(exported)))
+    assert runnable != snippet
+    result = fresh_process(runnable, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "translation_text" in result.stdout
+
+
+def test_dry_run_lists_exactly_the_folder(exported, capsys):
+    assert push_main([str(exported), "--repo-id", "someone/model", "--dry-run"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    listed = [line.split()[-1] for line in printed[:-1]]
+    assert listed == [name for name, _ in folder_listing(exported)]
+    assert sorted(listed) == sorted(p.name for p in exported.iterdir())
+    assert printed[-1].endswith("(dry run)")
+
+
+def test_push_without_token_fails_before_anything_is_sent(exported, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_home"))
+    before = {path: path.stat().st_mtime_ns for path in exported.iterdir()}
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the network was used")
+
+    monkeypatch.setattr("huggingface_hub.HfApi.create_repo", no_network)
+    monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", no_network)
+    assert push_main([str(exported), "--repo-id", "someone/model"]) == 2
+    assert "No Hugging Face token" in capsys.readouterr().err
+    assert {path: path.stat().st_mtime_ns for path in exported.iterdir()} == before

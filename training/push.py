@@ -1,0 +1,41 @@
+"""Upload an exported model folder to the Hugging Face Hub.
+
+    python -m training.push outputs/date-attention/model --repo-id you/attn-seq2seq-date [--dry-run]
+
+The folder written by `training.train` (`<output-dir>/model`) is exactly what is uploaded. `--dry-run` lists its files
+and sizes without any network access.
+"""
+
+import argparse
+import sys
+
+from hf_attn_seq2seq.hub import folder_listing, push_folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", help="an exported model folder")
+    parser.add_argument("--repo-id", required=True, help="namespace/name on the Hub")
+    parser.add_argument("--token", default=None, help="a write token (default: HF_TOKEN or the saved login)")
+    parser.add_argument("--private", action="store_true")
+    parser.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; send nothing")
+    args = parser.parse_args(argv)
+    try:
+        files = folder_listing(args.folder)
+        if not files:
+            raise FileNotFoundError(f"{args.folder}: no files to upload.")
+        if args.dry_run:
+            for name, size in files:
+                print(f"{size:>12,}  {name}")
+            print(f"{sum(size for _, size in files):>12,}  total, {len(files)} files -> {args.repo_id} (dry run)")
+            return 0
+        url = push_folder(args.folder, args.repo_id, token=args.token, private=args.private)
+    except (FileNotFoundError, PermissionError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"uploaded {len(files)} files: {url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
