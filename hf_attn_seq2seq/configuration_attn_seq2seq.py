@@ -84,6 +84,18 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
     eos_token_id: int | None = 2
     decoder_start_token_id: int | None = 1
 
+    @classmethod
+    def get_config_dict(cls, *args, **kwargs):
+        config_dict, kwargs = super().get_config_dict(*args, **kwargs)
+        model_type = config_dict.get("model_type")
+        if model_type is not None and model_type != cls.model_type:
+            # transformers only warns here and would build a random model from defaults
+            raise ValueError(
+                f"The config is for model type {model_type!r}, not {cls.model_type!r}: this folder holds another "
+                "model. Load it with its own class (AutoModelForSeq2SeqLM picks it)."
+            )
+        return config_dict, kwargs
+
     def __post_init__(self, **kwargs):
         self.validate_options()
         super().__post_init__(**kwargs)

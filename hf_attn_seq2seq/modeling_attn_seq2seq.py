@@ -5,9 +5,14 @@ generation head. Tensor comments use `batch`, `src_len`, `tgt_len`, `H` (hidden_
 """
 
 import math
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -245,8 +250,14 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
         return False
 
     @classmethod
-    def from_pretrained(cls, *args, **kwargs):
-        loaded = super().from_pretrained(*args, **kwargs)
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        try:
+            loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except SafetensorError as error:
+            raise ValueError(
+                f"The weights in {pretrained_model_name_or_path} cannot be read: model.safetensors is truncated or "
+                f"corrupt ({error}). Save or download the model again."
+            ) from error
         model = loaded[0] if isinstance(loaded, tuple) else loaded
         # Loaded weights are slices of one buffer at arbitrary byte offsets; CPU kernels then take other SIMD paths and
         # the last bits of the outputs differ from the saved model's. Fresh (aligned) copies make the round trip exact.
@@ -255,6 +266,30 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
                 if parameter.device.type != "meta":
                     parameter.data = parameter.data.clone()
         return loaded
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """`PreTrainedModel.save_pretrained`, made atomic per file.
+
+        Files are written to a temporary folder beside `save_directory` and each is moved into place with one rename,
+        so an interrupted save leaves every file either old or new, never truncated. (With `push_to_hub=True` the
+        plain transformers save runs, as the upload reads from `save_directory`.)
+        """
+        if kwargs.get("push_to_hub") or os.path.isfile(save_directory):
+            return super().save_pretrained(save_directory, *args, **kwargs)
+        target = Path(save_directory)
+        target.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+        try:
+            result = super().save_pretrained(staging, *args, **kwargs)
+            written = {path.name for path in staging.iterdir()}
+            for stale in target.glob("model*.safetensors*"):  # weights of an earlier, differently sharded save
+                if stale.name not in written:
+                    stale.unlink()
+            for name in sorted(written, key=lambda n: n == "config.json"):  # config last: it marks a complete save
+                os.replace(staging / name, target / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return result
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:

@@ -29,6 +29,15 @@ class Seq2SeqGenerationPipeline(Pipeline):
     _pipeline_calls_generate = True
     _default_generation_config = GenerationConfig(max_new_tokens=256)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        vocab_size = getattr(self.model.config, "vocab_size", None)
+        if self.tokenizer is not None and vocab_size is not None and len(self.tokenizer) > vocab_size:
+            raise ValueError(
+                f"The tokenizer has {len(self.tokenizer)} tokens but the model's vocab_size is {vocab_size}: they do "
+                "not belong together. Load the tokenizer saved with the model."
+            )
+
     def _sanitize_parameters(self, return_attentions=None, truncation=None, clean_up_tokenization_spaces=None,
                              **generate_kwargs):
         preprocess_params = {} if truncation is None else {"truncation": truncation}

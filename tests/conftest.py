@@ -1,5 +1,6 @@
 import itertools
 import os
+import socket
 
 
 # Tests never touch the network.
@@ -64,6 +65,21 @@ def random_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch
     for row, length in enumerate(lengths):
         ids[row, :length] = torch.randint(3, VOCAB_SIZE, (length,), generator=generator)
     return ids, ids.ne(PAD).long()
+
+
+@pytest.fixture(autouse=True)
+def network_disabled(monkeypatch):
+    """Any connection beyond this machine fails the test (loopback stays open for torch.distributed)."""
+    connect = socket.socket.connect
+
+    def guarded_connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = str(address[0])
+            if not (host.startswith("127.") or host in ("localhost", "::1")):
+                raise RuntimeError(f"tests must not use the network (tried to connect to {address})")
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
 
 
 @pytest.fixture(params=option_grid(), ids=grid_id)

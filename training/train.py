@@ -11,7 +11,9 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -140,7 +142,8 @@ def build_tokenizer(args, data, tokenizer_dir: Path):
         tokenizer = train_subword_tokenizer(texts, vocab_size=args.vocab_size)
     else:
         tokenizer = build_char_tokenizer(texts)
-    tokenizer.save_pretrained(tokenizer_dir)  # --resume reuses exactly this vocabulary
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every process builds the same one; one saves it
+        tokenizer.save_pretrained(tokenizer_dir)  # --resume reuses exactly this vocabulary
     return tokenizer
 
 
@@ -191,11 +194,35 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path, num_train_examp
         seed=args.seed,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        # Without an accelerator, torchrun processes join one DDP group (gloo) only with use_cpu=True; otherwise each
+        # would silently train alone.
+        use_cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
     )
     if args.init_from:
         values["eval_on_start"] = True  # the first evaluation scores the loaded model before any update
     values.update(preset["training"])
     return Seq2SeqTrainingArguments(**values)
+
+
+def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest checkpoint whose save finished; half-written newer ones (a run killed mid-save) are removed.
+
+    The Trainer writes `trainer_state.json` last, so a checkpoint is complete when that file parses.
+    """
+    def step(path: Path) -> int:
+        return int(path.name.rpartition("-")[2])
+
+    checkpoints = sorted((p for p in checkpoint_dir.glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit()),
+                         key=step, reverse=True)
+    for checkpoint in checkpoints:
+        try:
+            json.loads((checkpoint / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            logger.warning("skipping incomplete checkpoint %s", checkpoint)
+            shutil.rmtree(checkpoint, ignore_errors=True)
+            continue
+        return checkpoint
+    return None
 
 
 def predict_texts(model, tokenizer, sources: list[str], max_new_tokens: int, num_beams: int = 1) -> list[str]:
@@ -245,7 +272,13 @@ def main(argv: list[str] | None = None) -> dict:
     parameters = sum(p.numel() for p in model.parameters())
     logger.info("%s on %s: %s parameters, %d training examples", args.preset, args.task, f"{parameters:,}",
                 len(tokenized["train"]))
-    trainer.train(resume_from_checkpoint=True if args.resume else None)
+    resume_from = None
+    if args.resume:
+        resume_from = last_complete_checkpoint(checkpoint_dir)
+        if resume_from is None:
+            raise SystemExit(f"--resume: no complete checkpoint in {checkpoint_dir}.")
+        logger.info("resuming from %s", resume_from)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - started
 
     test_metrics = trainer.evaluate(tokenized[test_split], metric_key_prefix="test")
@@ -257,6 +290,8 @@ def main(argv: list[str] | None = None) -> dict:
         "test_split": test_split,
         **{key: value for key, value in test_metrics.items() if key.startswith("test_")},
     }
+    if not trainer.is_world_process_zero():
+        return metrics  # under torchrun, one process writes the folder and prints
     # the exported generation config: only what is set here
     model.generation_config = generation_config_for(model.config, max_new_tokens=max_new_tokens, num_beams=num_beams)
     showcase = SHOWCASE_INPUTS.get(args.task) or list(data[test_split]["source"][:5])
