@@ -11,7 +11,9 @@ from hf_attn_seq2seq.tokenization import build_char_tokenizer, train_subword_tok
 
 TRAINING_TEXT = ["Zwei Männer über Größe, ein Café.", "september 27, 1994 -> 1994-09-27", "a+b=42; x_y (z)!"]
 ALPHABET = sorted({character for text in TRAINING_TEXT for character in text})
-PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY_SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @pytest.fixture(scope="module")
