@@ -4,6 +4,7 @@ Reading order: helpers, attention, the recurrent cache, the pre-trained base, en
 generation head. Tensor comments use `batch`, `src_len`, `tgt_len`, `H` (hidden_size) and `E` (embedding_size).
 """
 
+import contextlib
 import math
 import os
 import shutil
@@ -274,6 +275,13 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
         so an interrupted save leaves every file either old or new, never truncated. (With `push_to_hub=True` the
         plain transformers save runs, as the upload reads from `save_directory`.)
         """
+        if getattr(self, "is_int8_quantized", False) or any(
+            type(module).__module__.startswith("torch.ao.nn.quantized") for module in self.modules()
+        ):
+            raise NotImplementedError(
+                "A dynamically quantized (int8) model cannot be saved with save_pretrained: its packed weights have "
+                "no safetensors form. Save the fp32 model and quantize it again after loading."
+            )
         if kwargs.get("push_to_hub") or os.path.isfile(save_directory):
             return super().save_pretrained(save_directory, *args, **kwargs)
         target = Path(save_directory)
@@ -436,6 +444,22 @@ class AttnSeq2SeqEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# Small-batch LSTM steps on CPU run faster without oneDNN (measured in benchmarks/RESULTS.md: 250 vs 470 us per step
+# at batch 1, 450 vs 580 at 16); from batch 64 up oneDNN is faster.
+ONEDNN_OFF_MAX_BATCH = 32
+
+
+@contextlib.contextmanager
+def _onednn_disabled():
+    # the flag is a process-wide switch that changes speed only, never results beyond float rounding
+    previous = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = previous
+
+
 class AttnSeq2SeqDecoder(nn.Module):
     """Embedding, an LSTM stack and attention; returns the features `[c; h]` (plus the peeky state) per position.
 
@@ -529,6 +553,12 @@ class AttnSeq2SeqDecoder(nn.Module):
             features `(batch_size, tgt_len, decoder_feature_size)` and attention weights
             `(batch_size, tgt_len, src_len)` (None without attention).
         """
+        if not torch.is_grad_enabled() and input_ids.device.type == "cpu" and input_ids.shape[0] <= ONEDNN_OFF_MAX_BATCH:
+            with _onednn_disabled():
+                return self._forward(input_ids, encoder_states, source_mask, peeky_state, state)
+        return self._forward(input_ids, encoder_states, source_mask, peeky_state, state)
+
+    def _forward(self, input_ids, encoder_states, source_mask, peeky_state, state):
         embedded = self.embed_tokens(input_ids)  # batch x tgt_len x E
         if self.config.peeky:
             embedded = torch.cat([embedded, peeky_state[:, None].expand(-1, input_ids.shape[1], -1)], dim=-1)
@@ -604,6 +634,26 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
         """
         use_cache = self.config.use_cache if use_cache is None else use_cache
         return_dict = self.config.return_dict if return_dict is None else return_dict
+        features, weights, state, encoder_outputs = self._encode_and_decode(
+            input_ids, attention_mask, decoder_input_ids, encoder_outputs, past_key_values, output_hidden_states
+        )
+        cross_attentions = (weights[:, None],) if output_attentions and weights is not None else None
+        output = Seq2SeqModelOutput(
+            last_hidden_state=features,
+            past_key_values=state if use_cache else None,
+            cross_attentions=cross_attentions,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
+        )
+        return output if return_dict else output.to_tuple()
+
+    def _encode_and_decode(self, input_ids, attention_mask, decoder_input_ids, encoder_outputs, past_key_values,
+                           output_hidden_states):
+        """Encode (unless `encoder_outputs` is given) and run the decoder from its state.
+
+        Returns `(features, attention weights or None, state, encoder_outputs)`: a plain tuple, as this runs once per
+        generated token and output dataclasses cost as much as a small LSTM step.
+        """
         if decoder_input_ids is None:
             raise ValueError("decoder_input_ids (or labels, for the generation head) are required.")
         if encoder_outputs is None:
@@ -629,16 +679,7 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
             state = past_key_values
         peeky_state = encoder_outputs.final_hidden_state[:, -1]  # batch x H
         features, weights = self.decoder(decoder_input_ids, encoder_states, source_mask, peeky_state, state)
-
-        cross_attentions = (weights[:, None],) if output_attentions and weights is not None else None
-        output = Seq2SeqModelOutput(
-            last_hidden_state=features,
-            past_key_values=state if use_cache else None,
-            cross_attentions=cross_attentions,
-            encoder_last_hidden_state=encoder_states,
-            encoder_hidden_states=encoder_outputs.hidden_states,
-        )
-        return output if return_dict else output.to_tuple()
+        return features, weights, state, encoder_outputs
 
 
 class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, GenerationMixin):
@@ -678,6 +719,32 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
 
+    def prepare_inputs_for_generation(
+        self,
+        input_ids: torch.LongTensor,
+        next_sequence_length: int | None = None,
+        past_key_values: AttnSeq2SeqCache | None = None,
+        attention_mask: torch.Tensor | None = None,
+        encoder_outputs: AttnSeq2SeqEncoderOutput | None = None,
+        use_cache: bool | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        **kwargs,
+    ) -> dict:
+        # The generic version builds position ids and 4-D masks and inspects `forward`'s signature at every step
+        # (about as long as the LSTM step itself); a recurrent decoder needs only its new token(s) and its state.
+        if next_sequence_length is not None:
+            input_ids = input_ids[:, -next_sequence_length:]
+        return {
+            "decoder_input_ids": input_ids,
+            "past_key_values": past_key_values,
+            "attention_mask": attention_mask,
+            "encoder_outputs": encoder_outputs,
+            "use_cache": use_cache,
+            "output_attentions": output_attentions,
+            "output_hidden_states": output_hidden_states,
+        }
+
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head = value
 
@@ -716,18 +783,12 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
                 decoder_input_ids = shift_tokens_right(
                     labels, self.config.pad_token_id, self.config.decoder_start_token_id
                 )
-        outputs = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            decoder_input_ids=decoder_input_ids,
-            encoder_outputs=encoder_outputs,
-            past_key_values=past_key_values,
-            use_cache=use_cache,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
-            return_dict=True,
+        use_cache = self.config.use_cache if use_cache is None else use_cache
+        features, weights, state, encoder_outputs = self.model._encode_and_decode(
+            input_ids, attention_mask, decoder_input_ids, encoder_outputs, past_key_values, output_hidden_states
         )
-        features = self.dropout(outputs.last_hidden_state)
+        if self.training:
+            features = self.dropout(features)
         if self.output_projection is not None:
             features = self.output_projection(features)
         logits = self.lm_head(features)  # batch x tgt_len x vocab_size
@@ -744,10 +805,10 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         output = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=outputs.past_key_values,
-            cross_attentions=outputs.cross_attentions,
-            encoder_last_hidden_state=outputs.encoder_last_hidden_state,
-            encoder_hidden_states=outputs.encoder_hidden_states,
+            past_key_values=state if use_cache else None,
+            cross_attentions=(weights[:, None],) if output_attentions and weights is not None else None,
+            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
+            encoder_hidden_states=encoder_outputs.hidden_states,
         )
         return output if return_dict else output.to_tuple()
 

@@ -1,6 +1,10 @@
 """The training CLI end to end on tiny models: output files, --resume and --init-from."""
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -46,16 +50,28 @@ def test_cli_trains_and_writes_every_output_file(tmp_path, capsys):
     assert (folder / "README.md").read_text().startswith("---")
 
 
-def test_saved_folder_reproduces_the_printed_predictions(tmp_path):
-    metrics = run(tmp_path, "run", "--set", "num_train_epochs=1")
+def test_saved_folder_reproduces_the_printed_predictions_in_a_fresh_process(tmp_path, capsys):
+    metrics = run(tmp_path, "run", "--set", "num_train_epochs=2")
+    printed = capsys.readouterr().out
+    for source, prediction in metrics["examples"].items():
+        assert f"{source!r:>34} -> {prediction}" in printed
     folder = tmp_path / "run" / "model"
-    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    sources = list(metrics["examples"])
-    encoded = tokenizer(sources, return_tensors="pt", padding=True)
-    output = model.generate(**encoded)
-    assert [t.strip() for t in tokenizer.batch_decode(output, skip_special_tokens=True)] == list(
-        metrics["examples"].values())
+    script = textwrap.dedent(f"""
+        import json
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        import hf_attn_seq2seq  # the installed package: no remote code needed
+        model = AutoModelForSeq2SeqLM.from_pretrained({str(folder)!r})
+        tokenizer = AutoTokenizer.from_pretrained({str(folder)!r})
+        sources = {list(metrics["examples"])!r}
+        encoded = tokenizer(sources, return_tensors="pt", padding=True)
+        output = model.generate(**encoded)
+        print(json.dumps([t.strip() for t in tokenizer.batch_decode(output, skip_special_tokens=True)]))
+    """)
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == list(metrics["examples"].values())
 
 
 class StopAfterFirstEpoch(TrainerCallback):

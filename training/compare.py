@@ -34,7 +34,11 @@ from training.train import load_preset, tokenize
 PRESETS = ("seq2seq", "peeky", "attention")
 # A small Transformer (Marian) with about the parameters of the attention preset (~0.6M).
 MARIAN_SIZE = dict(d_model=128, encoder_layers=2, decoder_layers=2, encoder_attention_heads=4,
-                   decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256, max_position_embeddings=64)
+                   decoder_attention_heads=4, encoder_ffn_dim=256, decoder_ffn_dim=256, max_position_embeddings=64,
+                   scale_embedding=True)  # as real Marian models: otherwise positions drown the 0.02-std embeddings
+# A post-LN Transformer does not train at the LSTMs' 3e-3 without warm-up (its loss stalls near 1.0): it gets the
+# usual Transformer recipe instead. Everything else (data, batch, epochs, evaluation) is shared.
+MARIAN_TRAINING = dict(learning_rate=1e-3, warmup_steps=0.1)  # warm-up over the first 10% of steps
 
 
 class EpochTimer(TrainerCallback):
@@ -66,6 +70,8 @@ def train_one(name, model, tokenizer, tokenized, args, max_new_tokens: int) -> d
     set_seed(args.seed)
     model.generation_config = generation_config_for(model.config, max_length=max_new_tokens + 1)
     training = load_preset("attention")["training"]
+    if isinstance(model, MarianMTModel):
+        training.update(MARIAN_TRAINING)
     training.update(num_train_epochs=args.epochs, output_dir=str(args.output_dir / "runs" / name.split()[0]),
                     eval_strategy="epoch", save_strategy="no", logging_steps=50, predict_with_generate=True,
                     per_device_eval_batch_size=256, report_to="none", seed=args.seed, dataloader_pin_memory=False)

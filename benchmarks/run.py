@@ -1,0 +1,413 @@
+"""Side-by-side speed and quality measurements; writes benchmarks/RESULTS.md.
+
+    python -m benchmarks.run                 # everything (about 10 minutes on 2 cores)
+    python -m benchmarks.run --only generation threads
+
+Each figure is a median over repeats, and each goal is a ratio of two measurements taken in the same run, so a noisy
+shared machine moves both sides alike.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback, set_seed
+
+from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
+from hf_attn_seq2seq import modeling_attn_seq2seq as modeling
+from hf_attn_seq2seq.data import load_task
+from hf_attn_seq2seq.hub import generation_config_for
+from hf_attn_seq2seq.metrics import make_compute_metrics
+from hf_attn_seq2seq.quantization import quantize_dynamic_int8
+from hf_attn_seq2seq.tokenization import build_char_tokenizer
+from training.train import load_preset, tokenize
+
+
+RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
+SECTIONS = ("training", "generation", "threads", "accuracy")
+
+
+def median_seconds(function, repeats: int = 5, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class Setup:
+    """The main job's data, tokenizer and model configuration, shared by every section."""
+
+    def __init__(self, num_examples: int | None = None, seed: int = 0):
+        set_seed(seed)
+        self.data = load_task("date", num_examples=num_examples, seed=seed)
+        self.tokenizer = build_char_tokenizer(list(self.data["train"]["source"]) + list(self.data["train"]["target"]))
+        self.tokenized = tokenize(self.data, self.tokenizer, None, None)
+        self.max_new_tokens = max(len(ids) for ids in self.tokenized["test"]["labels"]) + 2
+        self.preset = load_preset("attention")
+        self.collator = DataCollatorForSeq2Seq(self.tokenizer, padding=True)
+
+    def new_model(self, seed: int = 0) -> AttnSeq2SeqForConditionalGeneration:
+        torch.manual_seed(seed)
+        config = AttnSeq2SeqConfig(vocab_size=len(self.tokenizer), pad_token_id=self.tokenizer.pad_token_id,
+                                   bos_token_id=self.tokenizer.bos_token_id, eos_token_id=self.tokenizer.eos_token_id,
+                                   decoder_start_token_id=self.tokenizer.bos_token_id, **self.preset["model"])
+        model = AttnSeq2SeqForConditionalGeneration(config)
+        model.generation_config = generation_config_for(config, max_new_tokens=self.max_new_tokens)
+        return model
+
+    def training_arguments(self, output_dir: str, **overrides) -> Seq2SeqTrainingArguments:
+        values = dict(output_dir=output_dir, report_to="none", save_strategy="no", eval_strategy="no",
+                      logging_steps=10_000, disable_tqdm=True, dataloader_pin_memory=False, use_cpu=True, seed=0,
+                      predict_with_generate=True, per_device_eval_batch_size=256)
+        values.update(self.preset["training"])
+        values.update(overrides)
+        return Seq2SeqTrainingArguments(**values)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 1. Training throughput: Seq2SeqTrainer against a plain PyTorch loop
+# ------------------------------------------------------------------------------------------------------------------
+
+
+class StepTimer(TrainerCallback):
+    def __init__(self, warmup_steps: int):
+        self.warmup_steps = warmup_steps
+        self.start = self.end = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.warmup_steps:
+            self.start = time.perf_counter()
+        self.end = time.perf_counter()
+
+
+def target_tokens(batches) -> int:
+    return sum(int((batch["labels"] != -100).sum()) for batch in batches)
+
+
+def bench_training(setup: Setup, warmup_steps: int = 10, timed_steps: int = 60) -> dict:
+    batch_size = setup.preset["training"]["per_device_train_batch_size"]
+    total = warmup_steps + timed_steps
+    train = setup.tokenized["train"].select(range(total * batch_size))
+    batches = [setup.collator([train[i] for i in range(start, start + batch_size)])
+               for start in range(0, total * batch_size, batch_size)]
+    tokens = target_tokens(batches[warmup_steps:])
+
+    # the Trainer, fed in the same order (no shuffling) with the same optimizer settings
+    timer = StepTimer(warmup_steps)
+
+    class InOrderTrainer(Seq2SeqTrainer):
+        def _get_train_sampler(self, *args, **kwargs):
+            return torch.utils.data.SequentialSampler(self.train_dataset)
+
+    trainer = InOrderTrainer(model=setup.new_model(), args=setup.training_arguments("/tmp/bench-trainer",
+                             max_steps=total, lr_scheduler_type="constant"), train_dataset=train,
+                             data_collator=setup.collator, callbacks=[timer])
+    trainer.train()
+    trainer_seconds = timer.end - timer.start
+
+    # the plain loop: same model, data, batch, Adam(W) settings, clipping
+    model = setup.new_model().train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=setup.preset["training"]["learning_rate"], weight_decay=0.0)
+    max_norm = setup.preset["training"]["max_grad_norm"]
+    start = None
+    for step, batch in enumerate(batches):
+        if step == warmup_steps:
+            start = time.perf_counter()
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        optimizer.step()
+        optimizer.zero_grad()
+    loop_seconds = time.perf_counter() - start
+    return {
+        "trainer_tokens_per_second": tokens / trainer_seconds,
+        "loop_tokens_per_second": tokens / loop_seconds,
+        "trainer_overhead": trainer_seconds / loop_seconds - 1,
+        "timed_steps": timed_steps,
+        "batch_size": batch_size,
+    }
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 2. Time to accuracy
+# ------------------------------------------------------------------------------------------------------------------
+
+
+class StopAtAccuracy(TrainerCallback):
+    def __init__(self, target: float):
+        self.target = target
+        self.start = time.perf_counter()
+        self.reached = None
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if self.reached is None and metrics and metrics.get("eval_exact_match", 0) >= self.target:
+            self.reached = (time.perf_counter() - self.start, state.global_step, metrics["eval_exact_match"])
+            control.should_training_stop = True
+
+
+def bench_time_to_accuracy(setup: Setup, target: float = 99.9, eval_steps: int = 100):
+    model = setup.new_model()
+    model.generation_config = generation_config_for(model.config, max_length=setup.max_new_tokens + 1)
+    stopper = StopAtAccuracy(target)
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=setup.training_arguments("/tmp/bench-accuracy", eval_strategy="steps", eval_steps=eval_steps),
+        train_dataset=setup.tokenized["train"],
+        eval_dataset=setup.tokenized["test"],
+        data_collator=setup.collator,
+        compute_metrics=make_compute_metrics(setup.tokenizer),
+        callbacks=[stopper],
+    )
+    stopper.start = time.perf_counter()
+    trainer.train()
+    model.generation_config = generation_config_for(model.config, max_new_tokens=setup.max_new_tokens)
+    result = {"target": target, "eval_steps": eval_steps}
+    if stopper.reached:
+        result.update(seconds=stopper.reached[0], step=stopper.reached[1], exact_match=stopper.reached[2])
+    return result, model.eval()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 3. Generation against a hand-written greedy loop, and time per token against output length
+# ------------------------------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def hand_written_greedy(model, input_ids, attention_mask, new_tokens: int) -> torch.Tensor:
+    """The least a greedy decoder can do: encode once, then one decoder step and one argmax per token."""
+    base = model.model
+    encoder_outputs = base.encoder(input_ids, attention_mask)
+    states = encoder_outputs.last_hidden_state
+    attention = base.decoder.attention
+    state = base.decoder.initial_state(encoder_outputs, None if attention is None else attention.project_keys(states))
+    source_mask = encoder_outputs.attention_mask.bool()
+    peeky_state = encoder_outputs.final_hidden_state[:, -1]
+    token = torch.full((input_ids.shape[0], 1), model.config.decoder_start_token_id)
+    tokens = [token]
+    for _ in range(new_tokens):
+        features, _ = base.decoder(token, states, source_mask, peeky_state, state)
+        token = model.lm_head(features[:, -1]).argmax(-1, keepdim=True)
+        tokens.append(token)
+    return torch.cat(tokens, dim=1)
+
+
+class FixedLength:
+    """Within it, `generate()` has no end-of-sequence token, so it makes exactly `new_tokens` like the hand loop.
+
+    (An `eos_token_id=None` passed to generate is filled back in from the model's generation config.)"""
+
+    def __init__(self, model, new_tokens: int, **settings):
+        self.model, self.new_tokens, self.settings = model, new_tokens, settings
+
+    def __enter__(self):
+        self.saved = self.model.generation_config
+        config = generation_config_for(self.model.config, max_new_tokens=self.new_tokens, **self.settings)
+        config.eos_token_id = None
+        self.model.generation_config = config
+        return self.model
+
+    def __exit__(self, *exc):
+        self.model.generation_config = self.saved
+
+
+def bench_generation(setup: Setup, model) -> dict:
+    model.eval()
+    sources = list(setup.data["test"]["source"])
+    new_tokens = setup.max_new_tokens
+    results = {}
+    for label, batch_size, beams in (("greedy, batch 1", 1, 1), ("greedy, batch 64", 64, 1),
+                                     ("beam 5, batch 16", 16, 5)):
+        encoded = setup.tokenizer(sources[:batch_size], return_tensors="pt", padding=True)
+        inputs = dict(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"])
+        with torch.no_grad(), FixedLength(model, new_tokens, num_beams=beams):
+            generate_seconds = median_seconds(lambda: model.generate(**inputs), repeats=7)
+            generated = model.generate(**inputs)
+        entry = {"sequences_per_second": batch_size / generate_seconds, "seconds": generate_seconds}
+        if beams == 1:
+            hand_seconds = median_seconds(lambda: hand_written_greedy(model, **inputs, new_tokens=new_tokens),
+                                          repeats=7)
+            assert torch.equal(generated, hand_written_greedy(model, **inputs, new_tokens=new_tokens))
+            entry.update(hand_sequences_per_second=batch_size / hand_seconds, ratio=generate_seconds / hand_seconds)
+        results[label] = entry
+
+    encoded = setup.tokenizer(sources[:1], return_tensors="pt")
+    per_token = {}
+    for length in (16, 64, 256):
+        with torch.no_grad(), FixedLength(model, length):
+            seconds = median_seconds(lambda: model.generate(**encoded), repeats=5)
+        per_token[length] = seconds / length
+    results["seconds_per_token"] = per_token
+    results["per_token_ratio_256_vs_16"] = per_token[256] / per_token[16]
+    return results
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 4. int8
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def exact_match(model, setup: Setup, batch_size: int = 250) -> float:
+    sources, targets = list(setup.data["test"]["source"]), list(setup.data["test"]["target"])
+    correct = 0
+    for start in range(0, len(sources), batch_size):
+        encoded = setup.tokenizer(sources[start : start + batch_size], return_tensors="pt", padding=True)
+        with torch.no_grad():
+            output = model.generate(**encoded)
+        predictions = setup.tokenizer.batch_decode(output, skip_special_tokens=True)
+        correct += sum(p.strip() == t for p, t in zip(predictions, targets[start : start + batch_size]))
+    return 100 * correct / len(sources)
+
+
+def bench_int8(setup: Setup, model) -> dict:
+    quantized = quantize_dynamic_int8(model)
+    encoded = setup.tokenizer(list(setup.data["test"]["source"][:1]), return_tensors="pt")
+    with torch.no_grad(), FixedLength(model, setup.max_new_tokens), FixedLength(quantized, setup.max_new_tokens):
+        fp32_seconds = median_seconds(lambda: model.generate(**encoded), repeats=9)
+        int8_seconds = median_seconds(lambda: quantized.generate(**encoded), repeats=9)
+    try:
+        quantized.save_pretrained("/tmp/bench-int8")
+        save = "saved"
+    except NotImplementedError as error:
+        save = f"refused with a clear error: {error}"
+    fp32_accuracy, int8_accuracy = exact_match(model, setup), exact_match(quantized, setup)
+    return {"fp32_seconds_batch1": fp32_seconds, "int8_seconds_batch1": int8_seconds,
+            "speedup": fp32_seconds / int8_seconds, "fp32_exact_match": fp32_accuracy,
+            "int8_exact_match": int8_accuracy, "accuracy_loss_points": fp32_accuracy - int8_accuracy, "save": save}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# 5. Threads and oneDNN
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def bench_threads(setup: Setup, model) -> dict:
+    model.eval()
+    encoded = setup.tokenizer(list(setup.data["test"]["source"][:1]), return_tensors="pt")
+    with torch.no_grad():
+        encoder_outputs = model.get_encoder()(encoded["input_ids"])
+        cache = model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[1]]),
+                      use_cache=True).past_key_values
+    step_input = torch.tensor([[5]])
+    original_threads = torch.get_num_threads()
+    # measure oneDNN itself: lift the decoder's own small-batch default for the duration
+    default_max_batch, modeling.ONEDNN_OFF_MAX_BATCH = modeling.ONEDNN_OFF_MAX_BATCH, 0
+    results = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        for onednn in (True, False):
+            def step():
+                for _ in range(50):
+                    model(encoder_outputs=encoder_outputs, decoder_input_ids=step_input, past_key_values=cache)
+
+            with torch.no_grad(), torch.backends.mkldnn.flags(enabled=onednn):
+                results[f"{threads} thread(s), oneDNN {'on' if onednn else 'off'}"] = median_seconds(step) / 50
+    torch.set_num_threads(original_threads)
+    modeling.ONEDNN_OFF_MAX_BATCH = default_max_batch
+    return results
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Report
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def write_results(results: dict, command: str) -> str:
+    lines = ["# Benchmark results", "",
+             f"Command: `{command}`  ", f"Machine: {platform.processor() or platform.machine()}, "
+             f"{torch.get_num_threads()} threads; torch {torch.__version__}, transformers {transformers.__version__}, "
+             f"Python {platform.python_version()}.", ""]
+    if "training" in results:
+        r = results["training"]
+        lines += ["## 1. Training throughput (attention preset, date task, batch 128, hidden 256)", "",
+                  "| runner | target tokens / s |", "|---|---|",
+                  f"| Seq2SeqTrainer | {r['trainer_tokens_per_second']:,.0f} |",
+                  f"| plain PyTorch loop | {r['loop_tokens_per_second']:,.0f} |", "",
+                  f"Trainer overhead: **{100 * r['trainer_overhead']:+.1f}%** (goal ≤ 10%), over "
+                  f"{r['timed_steps']} timed steps after warm-up.", ""]
+    if "accuracy" in results:
+        r = results["accuracy"]
+        reached = (f"**{r['seconds']:.0f} s** (step {r['step']}, {r['exact_match']:.2f}%)" if "seconds" in r
+                   else "not reached")
+        lines += ["## 2. Time to accuracy", "",
+                  f"Main job configuration, evaluating the test split every {r['eval_steps']} steps: first reached "
+                  f"{r['target']}% exact match after {reached}, evaluation time included.", ""]
+    if "generation" in results:
+        r = results["generation"]
+        lines += ["## 3. Generation", "", "| setting | generate() seq/s | hand-written loop seq/s | time ratio |",
+                  "|---|---|---|---|"]
+        for label in ("greedy, batch 1", "greedy, batch 64", "beam 5, batch 16"):
+            e = r[label]
+            hand = f"{e['hand_sequences_per_second']:,.1f}" if "ratio" in e else "—"
+            ratio = f"{e['ratio']:.2f}x" if "ratio" in e else "—"
+            lines.append(f"| {label} | {e['sequences_per_second']:,.1f} | {hand} | {ratio} |")
+        per_token = r["seconds_per_token"]
+        lines += ["", "Goals: ≤ 1.3x at batch 1, ≤ 1.1x at batch 64 (both generate the same tokens).", "",
+                  "| output length | ms per token (greedy, batch 1) |", "|---|---|"]
+        lines += [f"| {length} | {1000 * seconds:.3f} |" for length, seconds in per_token.items()]
+        lines += ["", f"Length 256 against length 16: **{r['per_token_ratio_256_vs_16']:.2f}x** per token "
+                      "(goal ≤ 1.2x: flat means O(1) work per step).", ""]
+    if "int8" in results:
+        r = results["int8"]
+        lines += ["## 4. int8 (dynamic quantization of LSTM and Linear, `torch.ao.quantization.quantize_dynamic`)", "",
+                  "| model | decode s (batch 1) | test exact match |", "|---|---|---|",
+                  f"| fp32 | {r['fp32_seconds_batch1']:.4f} | {r['fp32_exact_match']:.2f}% |",
+                  f"| int8 | {r['int8_seconds_batch1']:.4f} | {r['int8_exact_match']:.2f}% |", "",
+                  f"Speed-up **{r['speedup']:.2f}x** (goal ≥ 2x), accuracy change "
+                  f"{-r['accuracy_loss_points']:+.2f} points (goal ≥ -0.1). save_pretrained: {r['save']}", ""]
+    if "threads" in results:
+        r = results["threads"]
+        fastest = min(r, key=r.get)
+        lines += ["## 5. Threads and oneDNN (one decoder step, batch 1)", "", "| setting | µs per step |",
+                  "|---|---|"]
+        lines += [f"| {setting} | {1e6 * seconds:.0f} |" for setting, seconds in r.items()]
+        lines += ["", f"Fastest: {fastest}.", ""]
+    text = "\n".join(lines)
+    RESULTS_PATH.write_text(text)
+    (RESULTS_PATH.with_suffix(".json")).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return text
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="*", choices=SECTIONS + ("int8",), default=None)
+    parser.add_argument("--num-examples", type=int, default=None)
+    args = parser.parse_args(argv)
+    wanted = set(args.only or SECTIONS + ("int8",))
+    setup = Setup(args.num_examples)
+    results = {}
+    if "training" in wanted:
+        results["training"] = bench_training(setup)
+        print("training", results["training"], flush=True)
+    model = None
+    if wanted & {"accuracy", "generation", "int8", "threads"}:
+        if "accuracy" in wanted or "int8" in wanted:
+            results["accuracy"], model = bench_time_to_accuracy(setup)
+            print("accuracy", results["accuracy"], flush=True)
+        else:
+            model = setup.new_model().eval()
+    if "generation" in wanted:
+        results["generation"] = bench_generation(setup, model)
+        print("generation", results["generation"], flush=True)
+    if "threads" in wanted:
+        results["threads"] = bench_threads(setup, model)
+        print("threads", results["threads"], flush=True)
+    if "int8" in wanted:
+        results["int8"] = bench_int8(setup, model)
+        print("int8", results["int8"], flush=True)
+    command = "python -m benchmarks.run " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(write_results(results, command.strip()))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Dynamic int8 quantization of the LSTM and Linear layers for CPU inference.
+
+Uses `torch.ao.quantization.quantize_dynamic`: deprecated in favour of torchao, but it is still the one path in torch
+2.x that quantizes `nn.LSTM` (torchao targets Linear layers), and it needs no calibration data. The quantized model
+generates as usual; it cannot be saved with `save_pretrained` (quantize again after loading the fp32 weights).
+"""
+
+import copy
+import warnings
+
+import torch
+from torch import nn
+
+
+def quantize_dynamic_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
+    """A copy of `model` (in eval mode) whose LSTM and Linear weights are int8, activations quantized per batch."""
+    if next(model.parameters()).device.type != "cpu":
+        raise ValueError("Dynamic int8 quantization runs on the CPU; move the model there first (model.cpu()).")
+    target = model if inplace else copy.deepcopy(model)
+    target.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        quantized = torch.ao.quantization.quantize_dynamic(target, {nn.LSTM, nn.Linear}, dtype=torch.qint8,
+                                                           inplace=True)
+    quantized.is_int8_quantized = True
+    return quantized
+
+
+__all__ = ["quantize_dynamic_int8"]
