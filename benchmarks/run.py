@@ -230,12 +230,13 @@ def bench_generation(setup: Setup, model) -> dict:
         encoded = setup.tokenizer(sources[:batch_size], return_tensors="pt", padding=True)
         inputs = dict(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"])
         with torch.no_grad(), FixedLength(model, new_tokens, num_beams=beams):
-            generate_seconds = median_seconds(lambda: model.generate(**inputs), repeats=7)
+            generate_seconds = median_seconds(lambda inputs=inputs: model.generate(**inputs), repeats=7)
             generated = model.generate(**inputs)
         entry = {"sequences_per_second": batch_size / generate_seconds, "seconds": generate_seconds}
         if beams == 1:
-            hand_seconds = median_seconds(lambda: hand_written_greedy(model, **inputs, new_tokens=new_tokens),
-                                          repeats=7)
+            hand_seconds = median_seconds(
+                lambda inputs=inputs: hand_written_greedy(model, **inputs, new_tokens=new_tokens), repeats=7
+            )
             assert torch.equal(generated, hand_written_greedy(model, **inputs, new_tokens=new_tokens))
             entry.update(hand_sequences_per_second=batch_size / hand_seconds, ratio=generate_seconds / hand_seconds)
         results[label] = entry

@@ -553,7 +553,8 @@ class AttnSeq2SeqDecoder(nn.Module):
             features `(batch_size, tgt_len, decoder_feature_size)` and attention weights
             `(batch_size, tgt_len, src_len)` (None without attention).
         """
-        if not torch.is_grad_enabled() and input_ids.device.type == "cpu" and input_ids.shape[0] <= ONEDNN_OFF_MAX_BATCH:
+        small_cpu_inference = input_ids.device.type == "cpu" and input_ids.shape[0] <= ONEDNN_OFF_MAX_BATCH
+        if small_cpu_inference and not torch.is_grad_enabled():
             with _onednn_disabled():
                 return self._forward(input_ids, encoder_states, source_mask, peeky_state, state)
         return self._forward(input_ids, encoder_states, source_mask, peeky_state, state)

@@ -21,6 +21,7 @@ def quantize_dynamic_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
         quantized = torch.ao.quantization.quantize_dynamic(target, {nn.LSTM, nn.Linear}, dtype=torch.qint8,
                                                            inplace=True)
     quantized.is_int8_quantized = True
