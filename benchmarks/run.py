@@ -187,15 +187,10 @@ def hand_written_greedy(model, input_ids, attention_mask, new_tokens: int) -> to
     """The least a greedy decoder can do: encode once, then one decoder step and one argmax per token."""
     base = model.model
     encoder_outputs = base.encoder(input_ids, attention_mask)
-    states = encoder_outputs.last_hidden_state
-    attention = base.decoder.attention
-    state = base.decoder.initial_state(encoder_outputs, None if attention is None else attention.project_keys(states))
-    source_mask = encoder_outputs.attention_mask.bool()
-    peeky_state = encoder_outputs.final_hidden_state[:, -1]
     token = torch.full((input_ids.shape[0], 1), model.config.decoder_start_token_id)
-    tokens = [token]
+    tokens, state = [token], None
     for _ in range(new_tokens):
-        features, _ = base.decoder(token, states, source_mask, peeky_state, state)
+        features, _, state, _ = base._encode_and_decode(None, None, token, encoder_outputs, state, False)
         token = model.lm_head(features[:, -1]).argmax(-1, keepdim=True)
         tokens.append(token)
     return torch.cat(tokens, dim=1)

@@ -13,6 +13,19 @@ from transformers import GenerationConfig, Pipeline
 TASK_NAME = "seq2seq-generation"
 
 
+def sequence_attentions(output) -> torch.Tensor:
+    """From `generate(..., return_dict_in_generate=True, output_attentions=True)`: each returned sequence's attention
+    weights per step, `(num_sequences, steps, src_len)`, following its beam through beam search."""
+    if not output.cross_attentions or output.cross_attentions[0] is None:
+        raise ValueError("This model has no attention (attention='none'), so there are no weights to return.")
+    steps = torch.stack([step[-1][:, 0, -1] for step in output.cross_attentions], dim=1)  # beams x steps x src
+    beam_indices = getattr(output, "beam_indices", None)
+    if beam_indices is None:
+        return steps
+    beam_indices = beam_indices[:, : steps.shape[1]].clamp(min=0)  # -1 marks steps after the sequence ended
+    return steps[beam_indices, torch.arange(steps.shape[1])[None, :]]
+
+
 class Seq2SeqGenerationPipeline(Pipeline):
     """Generate text from text with an encoder-decoder model.
 
@@ -81,22 +94,10 @@ class Seq2SeqGenerationPipeline(Pipeline):
         # every tensor shaped per input, so that batched calls unbatch into one entry per input
         result = {"output_ids": sequences.reshape(num_inputs, per_input, -1)}
         if return_attentions:
-            weights = self._sequence_attentions(output)  # rows x steps x src_len
+            weights = sequence_attentions(output)  # rows x steps x src_len
             result["attentions"] = weights.reshape(num_inputs, per_input, *weights.shape[1:])
             result["input_ids"] = input_ids
         return result
-
-    @staticmethod
-    def _sequence_attentions(output):
-        """Each returned sequence's attention weights per step, following its beam through beam search."""
-        if not output.cross_attentions or output.cross_attentions[0] is None:
-            raise ValueError("This model has no attention (attention='none'), so there are no weights to return.")
-        steps = torch.stack([step[-1][:, 0, -1] for step in output.cross_attentions], dim=1)  # beams x steps x src
-        beam_indices = getattr(output, "beam_indices", None)
-        if beam_indices is None:
-            return steps
-        beam_indices = beam_indices[:, : steps.shape[1]].clamp(min=0)  # -1 marks steps after the sequence ended
-        return steps[beam_indices, torch.arange(steps.shape[1])[None, :]]
 
     def postprocess(self, model_outputs, return_attentions: bool = False, clean_up_tokenization_spaces=False):
         key = "translation_text" if self.task == "translation" else "generated_text"
@@ -123,4 +124,4 @@ class Seq2SeqGenerationPipeline(Pipeline):
         }
 
 
-__all__ = ["TASK_NAME", "Seq2SeqGenerationPipeline"]
+__all__ = ["TASK_NAME", "Seq2SeqGenerationPipeline", "sequence_attentions"]

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import torch
 
+from .pipeline_attn_seq2seq import sequence_attentions
+
 
 def _pyplot():
     import matplotlib
@@ -22,16 +24,8 @@ def attention_weights(model, tokenizer, source: str, max_new_tokens: int = 64, n
     with torch.no_grad():
         out = model.generate(**encoded, max_new_tokens=max_new_tokens, num_beams=num_beams,
                              return_dict_in_generate=True, output_attentions=True)
-    if not out.cross_attentions or out.cross_attentions[0] is None:
-        raise ValueError("This model has no attention (attention='none'): there are no weights to plot.")
+    weights = sequence_attentions(out)[0]  # steps x src_len
     sequence = out.sequences[0, 1:]  # without the decoder start token
-    steps = len(out.cross_attentions)
-    if num_beams > 1:
-        # beam search reports every beam's weights; follow the chosen beam through its indices
-        beam_indices = out.beam_indices[0, :steps]
-        weights = torch.stack([out.cross_attentions[t][0][beam_indices[t], 0, -1] for t in range(steps)])
-    else:
-        weights = torch.stack([out.cross_attentions[t][0][0, 0, -1] for t in range(steps)])
     if tokenizer.eos_token_id in sequence.tolist():
         end = sequence.tolist().index(tokenizer.eos_token_id) + 1
         sequence, weights = sequence[:end], weights[:end]
