@@ -1,0 +1,158 @@
+"""Beam search with GNMT's scoring (Wu et al., 2016, section 7), as a `custom_generate` decoding loop.
+
+transformers' beam search divides a finished hypothesis' log-probability by `length ** length_penalty` and has no
+coverage penalty. GNMT scores a finished hypothesis `Y` of source `X` as
+
+    s(Y, X) = log P(Y | X) / lp(Y) + cp(X; Y)
+    lp(Y) = (5 + |Y|) ** alpha / (5 + 1) ** alpha
+    cp(X; Y) = beta * sum_i log(min(sum_j p_ij, 1.0))
+
+where `p_ij` is the attention weight of output step `j` on source token `i`: hypotheses that leave source tokens
+unattended (dropped words) pay for it. With alpha = beta = 0 the score is the plain log-probability.
+
+    from hf_attn_seq2seq.beam_search import gnmt_beam_search
+
+    model.generate(**inputs, num_beams=5, custom_generate=gnmt_beam_search, length_alpha=0.6, coverage_beta=0.2)
+
+Live beams are ranked by log-probability (all beams of a source have the same length at each step); the GNMT score
+ranks the finished hypotheses. A source is done when no live beam can still beat its best finished hypothesis: log P
+only falls as a hypothesis grows and cp <= 0, so log P / lp(longest allowed) bounds every continuation. At the length
+limit the live beams are scored as they stand. With alpha = beta = 0 this returns what transformers' beam search
+returns with `length_penalty=0.0, early_stopping="never"`.
+"""
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+
+def gnmt_length_penalty(length: int, alpha: float) -> float:
+    """lp(Y) = (5 + |Y|)^alpha / 6^alpha."""
+    return ((5 + length) / 6) ** alpha
+
+
+def gnmt_coverage_penalty(coverage: torch.Tensor, source_mask: torch.Tensor, beta: float) -> torch.Tensor:
+    """cp = beta * sum over real source tokens of log(min(total attention received, 1)); `coverage` is
+    `(rows, src_len)`, returns `(rows,)`. Zero when beta is 0."""
+    if beta == 0:
+        return coverage.new_zeros(coverage.shape[0])
+    received = coverage.clamp(min=1e-10, max=1.0).log()  # a token never attended costs log(1e-10), not -inf
+    return beta * received.masked_fill(~source_mask, 0.0).sum(dim=-1)
+
+
+@torch.no_grad()
+def gnmt_beam_search(
+    model,
+    input_ids: torch.LongTensor,
+    logits_processor,
+    stopping_criteria,
+    generation_config,
+    synced_gpus: bool = False,
+    length_alpha: float = 0.0,
+    coverage_beta: float = 0.0,
+    **model_kwargs,
+) -> torch.LongTensor:
+    """The decoding loop `generate(custom_generate=gnmt_beam_search)` runs; returns `(batch_size, length)` ids.
+
+    `generate` has already encoded the source and repeated every row `num_beams` times. `length_alpha` and
+    `coverage_beta` are GNMT's alpha and beta (0 turns each off).
+    """
+    if length_alpha < 0 or coverage_beta < 0:
+        raise ValueError(f"length_alpha and coverage_beta must be >= 0, got {length_alpha} and {coverage_beta}.")
+    if generation_config.num_return_sequences not in (None, 1):
+        raise ValueError("gnmt_beam_search returns one sequence per source; set num_return_sequences=1.")
+    num_beams = generation_config.num_beams
+    rows, start_length = input_ids.shape
+    batch_size = rows // num_beams
+    device = input_ids.device
+    pad_id = generation_config._pad_token_tensor
+    pad_id = int(pad_id) if pad_id is not None else 0
+    eos_ids = set(generation_config._eos_token_tensor.view(-1).tolist())
+    max_new_tokens = generation_config.max_length - start_length
+
+    encoder_outputs = model_kwargs["encoder_outputs"]
+    attention_mask = model_kwargs.get("attention_mask")
+    source_mask = (attention_mask if attention_mask is not None else encoder_outputs.attention_mask).bool()
+    needs_attention = coverage_beta > 0
+    coverage = torch.zeros(source_mask.shape, device=device)
+
+    # only the first beam of each source is live at the start, so the first step does not pick one token K times
+    running_scores = torch.full((batch_size, num_beams), -math.inf, device=device)
+    running_scores[:, 0] = 0.0
+    best: list[tuple[float, list[int]]] = [(-math.inf, []) for _ in range(batch_size)]
+    done = [False] * batch_size
+    sequences = input_ids
+    past_key_values = None
+    # log P only falls as a hypothesis grows and cp <= 0, so no live beam can end above log P / lp(longest)
+    largest_length_penalty = gnmt_length_penalty(max_new_tokens, length_alpha)
+
+    for step in range(max_new_tokens):
+        outputs = model(
+            decoder_input_ids=sequences if past_key_values is None else sequences[:, -1:],
+            encoder_outputs=encoder_outputs,
+            attention_mask=attention_mask,
+            past_key_values=past_key_values,
+            use_cache=True,
+            output_attentions=needs_attention,
+            return_dict=True,
+        )
+        past_key_values = outputs.past_key_values
+        log_probs = F.log_softmax(outputs.logits[:, -1].float(), dim=-1)
+        log_probs = logits_processor(sequences, log_probs)
+        if needs_attention:
+            coverage = coverage + outputs.cross_attentions[0][:, 0, -1].float()
+        vocab_size = log_probs.shape[-1]
+        totals = (running_scores.view(-1, 1) + log_probs).view(batch_size, num_beams * vocab_size)
+        top_scores, top_indices = totals.topk(2 * num_beams, dim=-1)
+        last_step = step == max_new_tokens - 1
+        penalties = gnmt_coverage_penalty(coverage, source_mask, coverage_beta).view(batch_size, num_beams).tolist()
+        length_penalty = gnmt_length_penalty(step + 1, length_alpha)  # generated tokens, the end token included
+
+        next_rows, next_tokens, next_scores = [], [], []
+        for batch_index, (scores, indices) in enumerate(zip(top_scores.tolist(), top_indices.tolist())):
+            kept = []
+            for rank, (score, index) in enumerate(zip(scores, indices)):
+                if done[batch_index] or score == -math.inf or len(kept) == num_beams:
+                    break
+                beam, token = divmod(index, vocab_size)
+                row = batch_index * num_beams + beam
+                ends = token in eos_ids
+                if ends or last_step:
+                    # as in transformers, an end token counts only among the top num_beams candidates
+                    if ends and rank >= num_beams:
+                        continue
+                    final = score / length_penalty + penalties[batch_index][beam]
+                    if final > best[batch_index][0]:
+                        best[batch_index] = (final, sequences[row, start_length:].tolist() + [token])
+                    if ends:
+                        continue
+                kept.append((row, token, score))
+            if kept and best[batch_index][0] >= kept[0][2] / largest_length_penalty:
+                done[batch_index] = True
+            if done[batch_index]:
+                kept = []
+            while len(kept) < num_beams:  # finished sources keep dummy beams so every tensor keeps its shape
+                kept.append((batch_index * num_beams, pad_id, -math.inf))
+            for row, token, score in kept:
+                next_rows.append(row)
+                next_tokens.append(token)
+                next_scores.append(score)
+        if all(done) or last_step:
+            break
+        beam_rows = torch.tensor(next_rows, device=device)
+        sequences = torch.cat([sequences[beam_rows], torch.tensor(next_tokens, device=device)[:, None]], dim=-1)
+        running_scores = torch.tensor(next_scores, device=device).view(batch_size, num_beams)
+        coverage = coverage[beam_rows]
+        past_key_values.reorder_cache(beam_rows)
+
+    best = [tokens for _, tokens in best]
+    length = max(len(tokens) for tokens in best)
+    output = torch.full((batch_size, start_length + length), pad_id, dtype=torch.long, device=device)
+    output[:, :start_length] = input_ids[::num_beams]
+    for batch_index, tokens in enumerate(best):
+        output[batch_index, start_length : start_length + len(tokens)] = torch.tensor(tokens, device=device)
+    return output
+
+
+__all__ = ["gnmt_beam_search", "gnmt_coverage_penalty", "gnmt_length_penalty"]
