@@ -1,11 +1,13 @@
+import gzip
 import math
+from pathlib import Path
 
 import evaluate
 import numpy as np
 import pytest
 from transformers import EvalPrediction
 
-from hf_attn_seq2seq.metrics import make_compute_metrics, metric_path
+from hf_attn_seq2seq.metrics import make_compute_metrics, metric_path, moses_tokenize, tokenized_bleu
 from hf_attn_seq2seq.tokenization import build_char_tokenizer
 
 
@@ -45,3 +47,30 @@ def test_compute_metrics_decodes_generations_and_labels():
     scores = make_compute_metrics(tokenizer, ("exact_match", "chrf"))(EvalPrediction(generated, labels))
     assert scores["exact_match"] == 50.0
     assert 0 < scores["chrf"] < 100
+
+
+# --- the lowercased tokenized BLEU convention ---------------------------------------------------------------------
+
+MULTI30K = Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"
+
+
+def test_moses_tokenize_lowercases_normalizes_and_escapes():
+    assert moses_tokenize(['A man\'s "hat", 3.5 m long!'], "en") == ["a man &apos;s &quot; hat , &quot; 3.5 m long !"]
+    assert moses_tokenize(["Ein „Hund“ läuft."], "de") == ["ein &quot; hund &quot; läuft ."]
+
+
+def test_tokenized_bleu_scores_detokenized_output_in_the_tokenized_convention():
+    references = moses_tokenize(["A dog runs in the snow.", "Two men play chess."], "en")
+    assert tokenized_bleu(["a Dog runs in the snow .", "Two men play chess."], references, "en") == pytest.approx(100)
+    assert tokenized_bleu(["A cat sleeps.", "Two men play chess."], references, "en") < 100
+    with pytest.raises(ValueError, match="2 predictions but 1 references"):
+        tokenized_bleu(["a", "b"], references[:1], "en")
+
+
+@pytest.mark.skipif(not MULTI30K.is_dir(), reason="../shared/data/multi30k is not present")
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_moses_tokenize_reproduces_the_multi30k_tok_files(lang):
+    raw = gzip.open(MULTI30K / f"test_2016_flickr.{lang}.gz", "rt", encoding="utf-8").read().splitlines()
+    tokenized = gzip.open(MULTI30K / "tok" / f"test_2016_flickr.lc.norm.tok.{lang}.gz", "rt",
+                          encoding="utf-8").read().splitlines()
+    assert moses_tokenize(raw, lang) == tokenized

@@ -48,4 +48,35 @@ def make_compute_metrics(tokenizer, metric_names: tuple[str, ...] = ("exact_matc
     return compute_metrics
 
 
-__all__ = ["METRIC_NAMES", "decode_predictions", "load_metric", "make_compute_metrics", "metric_path"]
+def moses_tokenize(texts: list[str], lang: str) -> list[str]:
+    """Lowercase, normalize punctuation and tokenize as Moses does (with XML escaping).
+
+    This is the `*.lc.norm.tok.*` convention of Multi30k (`lowercase.perl`, `normalize-punctuation.perl -l L`,
+    `tokenizer.perl -l L`) in which the published LSTM/GRU scores are reported.
+    """
+    from sacremoses import MosesPunctNormalizer, MosesTokenizer
+
+    normalizer, tokenizer = MosesPunctNormalizer(lang=lang), MosesTokenizer(lang=lang)
+    return [tokenizer.tokenize(normalizer.normalize(text.lower()), return_str=True, escape=True) for text in texts]
+
+
+def tokenized_bleu(predictions: list[str], tokenized_references: list[str], lang: str) -> float:
+    """BLEU of detokenized `predictions` in the lowercased Moses-tokenized convention (`moses_tokenize`), against
+    references already in it (as `multi-bleu.perl` scores them: no further tokenization)."""
+    import sacrebleu
+
+    if len(predictions) != len(tokenized_references):
+        raise ValueError(f"{len(predictions)} predictions but {len(tokenized_references)} references.")
+    hypotheses = moses_tokenize(predictions, lang)
+    return sacrebleu.corpus_bleu(hypotheses, [list(tokenized_references)], tokenize="none", force=True).score
+
+
+__all__ = [
+    "METRIC_NAMES",
+    "decode_predictions",
+    "load_metric",
+    "make_compute_metrics",
+    "metric_path",
+    "moses_tokenize",
+    "tokenized_bleu",
+]
