@@ -43,6 +43,7 @@ def render_model_card(
     pipeline_tag: str = "translation",
     heatmap_file: str | None = None,
     training_details: str = "",
+    results_notes: str = "",
     license: str = "apache-2.0",
 ) -> ModelCard:
     """A card whose metadata carries a `model-index` with the measured `metrics` (name -> value)."""
@@ -73,6 +74,8 @@ def render_model_card(
     rows = [f"| `{option}` | `{getattr(config, option)}` |" for option in options]
     architecture = "| option | value |\n|---|---|\n" + "\n".join(rows)
     results_table = "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v:.2f} |" for k, v in metrics.items())
+    if results_notes:
+        results_table += "\n\n" + results_notes
     heatmap_section = ""
     if heatmap_file:
         heatmap_section = (f"## Attention\n\nWhich source token each output token attended to:\n\n"

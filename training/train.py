@@ -9,6 +9,7 @@ model card.
 
 import argparse
 import dataclasses
+import gzip
 import json
 import logging
 import os
@@ -30,9 +31,10 @@ from transformers import (
 
 import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
+from hf_attn_seq2seq.beam_search import gnmt_beam_search
 from hf_attn_seq2seq.data import load_task, load_translation
 from hf_attn_seq2seq.hub import generation_config_for, write_model_folder
-from hf_attn_seq2seq.metrics import make_compute_metrics
+from hf_attn_seq2seq.metrics import load_metric, make_compute_metrics, moses_tokenize, tokenized_bleu
 from hf_attn_seq2seq.tokenization import build_char_tokenizer, check_tokenizer_matches_model, train_subword_tokenizer
 from hf_attn_seq2seq.visualization import plot_attention, plot_training_curve
 from model_cards import render_model_card
@@ -56,6 +58,7 @@ SHOWCASE_INPUTS = {
 }
 CONFIG_FIELDS = {field.name for field in dataclasses.fields(AttnSeq2SeqConfig)}
 TRAINING_FIELDS = {field.name for field in dataclasses.fields(Seq2SeqTrainingArguments)}
+GENERATION_FIELDS = ("length_alpha", "coverage_beta")  # GNMT beam-search scoring of the final test translations
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-examples", type=int, default=None, help="toy tasks: examples to generate")
     parser.add_argument("--dataset", default=None, help="translation: a local folder/file or a Hub dataset name")
     parser.add_argument("--dataset-config", default=None, help="translation: the Hub dataset's configuration name")
+    parser.add_argument("--data-files", nargs="+", default=None, metavar="SPLIT=PATH",
+                        help="translation: files for a `datasets` builder given as --dataset (e.g. json)")
     parser.add_argument("--source-lang", default=None)
     parser.add_argument("--target-lang", default=None)
     parser.add_argument("--test-split", default=None, help="split scored at the end (default: test)")
@@ -93,7 +98,8 @@ def load_preset(name: str) -> dict:
     if not path.exists():
         raise SystemExit(f"Unknown preset {name!r}; expected one of {', '.join(available_presets())}.")
     preset = json.loads(path.read_text())
-    return {"model": dict(preset.get("model", {})), "training": dict(preset.get("training", {}))}
+    return {"model": dict(preset.get("model", {})), "training": dict(preset.get("training", {})),
+            "generation": dict(preset.get("generation", {}))}
 
 
 def apply_overrides(preset: dict, overrides: list[str]) -> dict:
@@ -109,8 +115,11 @@ def apply_overrides(preset: dict, overrides: list[str]) -> dict:
             preset["model"][key] = value
         elif key in TRAINING_FIELDS:
             preset["training"][key] = value
+        elif key in GENERATION_FIELDS:
+            preset["generation"][key] = value
         else:
-            raise SystemExit(f"--set {key}: not an AttnSeq2SeqConfig or Seq2SeqTrainingArguments field.")
+            raise SystemExit(f"--set {key}: not an AttnSeq2SeqConfig or Seq2SeqTrainingArguments field, nor one of "
+                             f"{', '.join(GENERATION_FIELDS)}.")
     return preset
 
 
@@ -119,6 +128,11 @@ def load_data(args):
         if not (args.dataset and args.source_lang and args.target_lang):
             raise SystemExit("--task translation needs --dataset, --source-lang and --target-lang.")
         kwargs = {"name": args.dataset_config} if args.dataset_config else {}
+        if args.data_files:
+            split_files = dict(item.partition("=")[::2] for item in args.data_files)
+            if not all(split_files.values()):
+                raise SystemExit(f"--data-files expects SPLIT=PATH items, got {args.data_files}.")
+            kwargs["data_files"] = split_files
         data = load_translation(args.dataset, args.source_lang, args.target_lang, **kwargs)
     else:
         data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
@@ -225,14 +239,79 @@ def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
     return None
 
 
-def predict_texts(model, tokenizer, sources: list[str], max_new_tokens: int, num_beams: int = 1) -> list[str]:
-    encoded = tokenizer(sources, return_tensors="pt", padding=True, truncation=True)
+def predict_texts(model, tokenizer, sources: list[str], max_new_tokens: int, num_beams: int = 1,
+                  batch_size: int = 100, **generate_kwargs) -> list[str]:
+    """Generate for every source, in batches of similar length (less padding); returns texts in input order."""
+    order = sorted(range(len(sources)), key=lambda index: len(sources[index]))
+    predictions = [""] * len(sources)
     model.eval()
-    with torch.no_grad():
-        output = model.generate(input_ids=encoded["input_ids"].to(model.device),
-                                attention_mask=encoded["attention_mask"].to(model.device),
-                                max_new_tokens=max_new_tokens, num_beams=num_beams)
-    return [text.strip() for text in tokenizer.batch_decode(output, skip_special_tokens=True)]
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        encoded = tokenizer([sources[index] for index in batch], return_tensors="pt", padding=True, truncation=True)
+        with torch.no_grad():
+            output = model.generate(input_ids=encoded["input_ids"].to(model.device),
+                                    attention_mask=encoded["attention_mask"].to(model.device),
+                                    max_new_tokens=max_new_tokens, num_beams=num_beams, **generate_kwargs)
+        for index, text in zip(batch, tokenizer.batch_decode(output, skip_special_tokens=True)):
+            predictions[index] = text.strip()
+    return predictions
+
+
+def tokenized_references(dataset: str, split: str, lang: str, references: list[str]) -> list[str]:
+    """The split's lowercased tokenized references: the dataset's own `tok/{split}.lc.norm.tok.{lang}[.gz]` file when
+    it has one (Multi30k does), else the raw references through the same Moses pipeline."""
+    split_file = "val" if split == "validation" else split
+    folder = Path(dataset) / "tok"
+    for name in (f"{split_file}.lc.norm.tok.{lang}.gz", f"{split_file}.lc.norm.tok.{lang}"):
+        if (folder / name).is_file():
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(folder / name, "rt", encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+            if len(lines) == len(references):
+                return lines
+    return moses_tokenize(references, lang)
+
+
+def score_translations(args, data, split: str, model, tokenizer, max_new_tokens: int, num_beams: int,
+                       prefix: str = "test", **generate_kwargs) -> tuple[dict, list[str]]:
+    """sacreBLEU and chrF of the detokenized output against the raw references, and BLEU in the lowercased
+    tokenized convention; returns `(scores, predictions)`. `generate_kwargs` go to `generate` (e.g. GNMT scoring)."""
+    sources, references = list(data[split]["source"]), list(data[split]["target"])
+    started = time.perf_counter()
+    predictions = predict_texts(model, tokenizer, sources, max_new_tokens, num_beams, **generate_kwargs)
+    seconds = time.perf_counter() - started
+    bleu = load_metric("bleu").compute(predictions=predictions, references=references)
+    lowercased_tokenized = tokenized_references(args.dataset, split, args.target_lang, references)
+    scores = {
+        f"{prefix}_bleu": bleu["score"],
+        f"{prefix}_bleu_signature": bleu["signature"],
+        f"{prefix}_chrf": load_metric("chrf").compute(predictions=predictions, references=references)["score"],
+        f"{prefix}_bleu_lowercased_tokenized": tokenized_bleu(predictions, lowercased_tokenized, args.target_lang),
+        f"{prefix}_generation_seconds": round(seconds, 1),
+    }
+    return scores, predictions
+
+
+def translation_notes(metrics: dict, num_beams: int, preset: dict) -> str:
+    """How the translation scores were computed, for the model card."""
+    scoring = beam_scoring_kwargs(preset)
+    search = f"beam search (beam {num_beams})" if num_beams > 1 else "greedy search"
+    if scoring:
+        search += f" with GNMT scoring (alpha {scoring['length_alpha']}, beta {scoring['coverage_beta']})"
+    return (f"Outputs from {search}. `bleu` is sacreBLEU on the detokenized, cased output against the raw references "
+            f"(`{metrics.get('test_bleu_signature', '')}`); `bleu_lowercased_tokenized` scores output and references "
+            "lowercased and Moses-tokenized (Multi30k's `tok/*.lc.norm.tok.*` convention, in which the published "
+            "LSTM/GRU results are reported), so the two are not comparable with each other.")
+
+
+def beam_scoring_kwargs(preset: dict) -> dict:
+    """`generate` arguments for the preset's beam-search scoring: GNMT's when it sets `length_alpha` or
+    `coverage_beta`, else transformers' own."""
+    generation = preset.get("generation", {})
+    if generation.get("length_alpha") or generation.get("coverage_beta"):
+        return {"custom_generate": gnmt_beam_search, "length_alpha": float(generation.get("length_alpha", 0.0)),
+                "coverage_beta": float(generation.get("coverage_beta", 0.0))}
+    return {}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -265,7 +344,8 @@ def main(argv: list[str] | None = None) -> dict:
         args=training_args,
         train_dataset=tokenized["train"],
         eval_dataset=tokenized["validation"],
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=None, padding=True),
+        # with the model, the collator adds decoder_input_ids (label smoothing in Trainer takes the labels away)
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, padding=True),
         processing_class=tokenizer,
         compute_metrics=make_compute_metrics(tokenizer, metric_names),
     )
@@ -281,13 +361,23 @@ def main(argv: list[str] | None = None) -> dict:
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - started
 
-    test_metrics = trainer.evaluate(tokenized[test_split], metric_key_prefix="test")
+    if args.task == "translation":
+        model.generation_config = generation_config_for(model.config, max_new_tokens=max_new_tokens,
+                                                        num_beams=num_beams)
+        test_metrics, test_predictions = score_translations(args, data, test_split, model, tokenizer, max_new_tokens,
+                                                            num_beams, **beam_scoring_kwargs(preset))
+        (output_dir / f"{test_split}.predictions.txt").write_text("\n".join(test_predictions) + "\n")
+    else:
+        test_metrics = trainer.evaluate(tokenized[test_split], metric_key_prefix="test")
+    command = "python -m training.train " + shlex.join(sys.argv[1:] if argv is None else argv)
     metrics = {
         "task": args.task,
         "preset": args.preset,
+        "command": command,
         "parameters": parameters,
         "train_seconds": round(train_seconds, 1),
         "test_split": test_split,
+        **({"source_lang": args.source_lang, "target_lang": args.target_lang} if args.task == "translation" else {}),
         **{key: value for key, value in test_metrics.items() if key.startswith("test_")},
     }
     if not trainer.is_world_process_zero():
@@ -300,9 +390,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     heatmap_sources = [showcase[0]] if args.task == "date" else []
     heatmap_sources += list(data[test_split]["source"][: args.num_heatmaps])
-    score_names = {"exact_match": "test_exact_match", "bleu": "test_bleu", "chrf": "test_chrf"}
+    score_names = {"exact_match": "test_exact_match", "bleu": "test_bleu", "chrf": "test_chrf",
+                   "bleu_lowercased_tokenized": "test_bleu_lowercased_tokenized"}
     card_metrics = {name: metrics[key] for name, key in score_names.items() if key in metrics}
-    command = "python -m training.train " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     def add_reports(folder: Path) -> None:
         (folder / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
@@ -326,6 +416,7 @@ def main(argv: list[str] | None = None) -> dict:
             heatmap_file=heatmap_file,
             training_details=f"{parameters:,} parameters; trained in {train_seconds:.0f} s on "
                              f"{torch.get_num_threads()} CPU threads; test split `{test_split}`.",
+            results_notes=translation_notes(metrics, num_beams, preset) if args.task == "translation" else "",
         )
         card.save(folder / "README.md")
 
