@@ -367,9 +367,15 @@ def write_results(results: dict, command: str) -> str:
                   "|---|---|"]
         lines += [f"| {setting} | {1e6 * seconds:.0f} |" for setting, seconds in r.items()]
         lines += ["", f"Fastest: {fastest}.", ""]
+    translation_path = Path(__file__).with_name("TRANSLATION.json")
+    if translation_path.exists():  # recorded from full training runs by benchmarks.translation
+        from benchmarks.translation import translation_section
+
+        lines += translation_section(json.loads(translation_path.read_text()))
     text = "\n".join(lines)
     RESULTS_PATH.write_text(text)
-    (RESULTS_PATH.with_suffix(".json")).write_text(json.dumps(results, indent=2, default=str) + "\n")
+    saved = {**results, "command": command}
+    (RESULTS_PATH.with_suffix(".json")).write_text(json.dumps(saved, indent=2, default=str) + "\n")
     return text
 
 
