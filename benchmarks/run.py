@@ -94,7 +94,9 @@ def target_tokens(batches) -> int:
     return sum(int((batch["labels"] != -100).sum()) for batch in batches)
 
 
-def bench_training(setup: Setup, warmup_steps: int = 10, timed_steps: int = 60) -> dict:
+def bench_training(setup: Setup, warmup_steps: int = 10, timed_steps: int = 60, rounds: int = 3) -> dict:
+    """Trainer against a plain loop, interleaved: `rounds` pairs of runs in alternating order, so drifts in the shared
+    machine's speed reach both sides; the overhead is the median of the per-round time ratios."""
     batch_size = setup.preset["training"]["per_device_train_batch_size"]
     total = warmup_steps + timed_steps
     train = setup.tokenized["train"].select(range(total * batch_size))
@@ -102,38 +104,52 @@ def bench_training(setup: Setup, warmup_steps: int = 10, timed_steps: int = 60) 
                for start in range(0, total * batch_size, batch_size)]
     tokens = target_tokens(batches[warmup_steps:])
 
-    # the Trainer, fed in the same order (no shuffling) with the same optimizer settings
-    timer = StepTimer(warmup_steps)
-
     class InOrderTrainer(Seq2SeqTrainer):
         def _get_train_sampler(self, *args, **kwargs):
             return torch.utils.data.SequentialSampler(self.train_dataset)
 
-    trainer = InOrderTrainer(model=setup.new_model(), args=setup.training_arguments("/tmp/bench-trainer",
-                             max_steps=total, lr_scheduler_type="constant"), train_dataset=train,
-                             data_collator=setup.collator, callbacks=[timer])
-    trainer.train()
-    trainer_seconds = timer.end - timer.start
+    def trainer_seconds() -> float:
+        # the Trainer, fed in the same order (no shuffling) with the same optimizer settings
+        timer = StepTimer(warmup_steps)
+        trainer = InOrderTrainer(model=setup.new_model(), args=setup.training_arguments(
+                                 "/tmp/bench-trainer", max_steps=total, lr_scheduler_type="constant"),
+                                 train_dataset=train, data_collator=setup.collator, callbacks=[timer])
+        trainer.train()
+        return timer.end - timer.start
 
-    # the plain loop: same model, data, batch, Adam(W) settings, clipping
-    model = setup.new_model().train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=setup.preset["training"]["learning_rate"], weight_decay=0.0)
-    max_norm = setup.preset["training"]["max_grad_norm"]
-    start = None
-    for step, batch in enumerate(batches):
-        if step == warmup_steps:
-            start = time.perf_counter()
-        loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-        optimizer.step()
-        optimizer.zero_grad()
-    loop_seconds = time.perf_counter() - start
+    def loop_seconds() -> float:
+        # the plain loop: same model, data, batch, Adam(W) settings, clipping
+        model = setup.new_model().train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=setup.preset["training"]["learning_rate"],
+                                      weight_decay=0.0)
+        max_norm = setup.preset["training"]["max_grad_norm"]
+        start = None
+        for step, batch in enumerate(batches):
+            if step == warmup_steps:
+                start = time.perf_counter()
+            loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+            optimizer.step()
+            optimizer.zero_grad()
+        return time.perf_counter() - start
+
+    trainer_times, loop_times = [], []
+    for index in range(rounds):
+        if index % 2:
+            loop_times.append(loop_seconds())
+            trainer_times.append(trainer_seconds())
+        else:
+            trainer_times.append(trainer_seconds())
+            loop_times.append(loop_seconds())
+    ratios = [trainer / loop for trainer, loop in zip(trainer_times, loop_times)]
     return {
-        "trainer_tokens_per_second": tokens / trainer_seconds,
-        "loop_tokens_per_second": tokens / loop_seconds,
-        "trainer_overhead": trainer_seconds / loop_seconds - 1,
+        "trainer_tokens_per_second": tokens / statistics.median(trainer_times),
+        "loop_tokens_per_second": tokens / statistics.median(loop_times),
+        "trainer_overhead": statistics.median(ratios) - 1,
+        "round_overheads": [round(ratio - 1, 4) for ratio in ratios],
         "timed_steps": timed_steps,
+        "rounds": rounds,
         "batch_size": batch_size,
     }
 
@@ -325,11 +341,12 @@ def write_results(results: dict, command: str) -> str:
     if "training" in results:
         r = results["training"]
         lines += ["## 1. Training throughput (attention preset, date task, batch 128, hidden 256)", "",
-                  "| runner | target tokens / s |", "|---|---|",
+                  "| runner | target tokens / s (median) |", "|---|---|",
                   f"| Seq2SeqTrainer | {r['trainer_tokens_per_second']:,.0f} |",
                   f"| plain PyTorch loop | {r['loop_tokens_per_second']:,.0f} |", "",
-                  f"Trainer overhead: **{100 * r['trainer_overhead']:+.1f}%** (goal ≤ 10%), over "
-                  f"{r['timed_steps']} timed steps after warm-up.", ""]
+                  f"Trainer overhead: **{100 * r['trainer_overhead']:+.1f}%** (goal ≤ 10%): the median over "
+                  f"{r.get('rounds', 1)} interleaved pairs of runs of {r['timed_steps']} timed steps after warm-up "
+                  "(per pair: " + ", ".join(f"{100 * o:+.1f}%" for o in r.get("round_overheads", [])) + ").", ""]
     if "accuracy" in results:
         r = results["accuracy"]
         reached = (f"**{r['seconds']:.0f} s** (step {r['step']}, {r['exact_match']:.2f}%)" if "seconds" in r
