@@ -68,6 +68,7 @@ def check_outputs(output_dir: Path, metrics: dict) -> None:
     assert len(predictions) == SPLIT_SIZES["test_2016_flickr"]
     card = (folder / "README.md").read_text()
     assert "bleu_lowercased_tokenized" in card and "attention_0.png" in card
+    assert "GNMT scoring" in card  # the translation preset scores with GNMT's length normalization
     assert json.loads((folder / "config.json").read_text())["model_type"] == "attn_seq2seq"
 
 
