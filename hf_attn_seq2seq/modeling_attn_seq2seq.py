@@ -340,55 +340,10 @@ def _merge_directions(forward: torch.Tensor, backward: torch.Tensor, merge: str)
     return (forward + backward) / 2
 
 
-def _reverse_within_lengths(sequences: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """Reverse each row's first `length` positions, leaving its padding in place (its own inverse)."""
-    positions = torch.arange(sequences.shape[1], device=sequences.device)[None, :]
-    index = torch.where(positions < lengths[:, None], lengths[:, None] - 1 - positions, positions)
-    return sequences.gather(1, index[..., None].expand(-1, -1, sequences.shape[2]))
-
-
-def _run_direction(lstm: nn.LSTM, inputs: torch.Tensor, lengths: torch.Tensor, reverse: bool):
-    """One direction of one LSTM layer over right-padded rows, exact for every row as if it ran alone.
-
-    The fused kernel runs over the whole padded batch (packed sequences fall back to one matrix product per time
-    step on CPU, several times slower). Positions before a row's end never see its padding; the backward direction
-    reverses each row within its length first. The kernel's final states are those after the padding, so the final
-    hidden state is read at each row's last token and the final cell state is recomputed from the gates there.
-
-    Returns `(outputs, final_hidden, final_cell)`: batch x src_len x size (padding positions zero), batch x size,
-    batch x size.
-    """
-    weights = lstm._flat_weights[4:] if reverse else lstm._flat_weights[:4]
-    weight_ih, weight_hh, bias_ih, bias_hh = weights
-    if reverse:
-        inputs = _reverse_within_lengths(inputs, lengths)
-    batch_size, size = inputs.shape[0], lstm.hidden_size
-    zeros = inputs.new_zeros(1, batch_size, size)
-    outputs = torch.lstm(inputs, (zeros, zeros), weights, True, 1, 0.0, lstm.training, False, True)[0]
-    last = (lengths - 1)[:, None, None].expand(-1, 1, size)
-    final_hidden = outputs.gather(1, last)[:, 0]
-
-    # c_t = f_t * c_{t-1} + i_t * g_t with the gates recomputed from the outputs (h_{t-1}) in one product
-    previous = torch.cat([outputs.new_zeros(batch_size, 1, size), outputs[:, :-1]], dim=1)
-    gates = F.linear(inputs, weight_ih, bias_ih) + F.linear(previous, weight_hh, bias_hh)
-    input_gate, forget_gate, cell_input, _ = gates.chunk(4, dim=-1)
-    forget_gate, update = forget_gate.sigmoid(), input_gate.sigmoid() * cell_input.tanh()
-    cell = final_cell = zeros[0]
-    for step in range(int(lengths.max())):
-        cell = forget_gate[:, step] * cell + update[:, step]
-        final_cell = torch.where((lengths - 1 == step)[:, None], cell, final_cell)
-
-    if reverse:
-        outputs = _reverse_within_lengths(outputs, lengths)
-    positions = torch.arange(outputs.shape[1], device=outputs.device)[None, :, None]
-    outputs = outputs.masked_fill(positions >= lengths[:, None, None], 0.0)
-    return outputs, final_hidden, final_cell
-
-
 class AttnSeq2SeqEncoder(nn.Module):
     """Embedding and an LSTM stack that keeps every time step's state `hs`.
 
-    Padding reaches neither the backward direction nor the final states (see `_run_direction`).
+    Each layer runs over packed sequences, so padding reaches neither the backward direction nor the final states.
     """
 
     def __init__(self, config: AttnSeq2SeqConfig):
@@ -445,25 +400,18 @@ class AttnSeq2SeqEncoder(nn.Module):
         positions = torch.arange(src_len, device=input_ids.device)
         if not torch.equal(source_mask, positions[None, :] < lengths[:, None]):
             raise ValueError("attention_mask must be right-padded: ones for the tokens first, then zeros.")
-        is_padded = bool((lengths < src_len).any())
+        lengths_cpu = lengths.cpu()
+        is_padded = bool((lengths_cpu < src_len).any())
 
         hidden = self.embed_tokens(input_ids)  # batch x src_len x E
         all_hidden_states = (hidden,) if output_hidden_states else None
         final_hidden, final_cell = [], []
         for index, lstm in enumerate(self.layers):
             layer_input = self.dropout(hidden)
-            if is_padded and not hasattr(lstm, "_flat_weights"):
-                # LSTMs without float weights (torch.ao dynamic int8) take packed sequences
-                packed = pack_padded_sequence(layer_input, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            if is_padded:
+                packed = pack_padded_sequence(layer_input, lengths_cpu, batch_first=True, enforce_sorted=False)
                 packed_output, (h_n, c_n) = lstm(packed)
                 output, _ = pad_packed_sequence(packed_output, batch_first=True, total_length=src_len)
-            elif is_padded:
-                directions = [_run_direction(lstm, layer_input, lengths, reverse=False)]
-                if lstm.bidirectional:
-                    directions.append(_run_direction(lstm, layer_input, lengths, reverse=True))
-                output = torch.cat([direction[0] for direction in directions], dim=-1)
-                h_n = torch.stack([direction[1] for direction in directions])
-                c_n = torch.stack([direction[2] for direction in directions])
             else:
                 output, (h_n, c_n) = lstm(layer_input)
             # output: batch x src_len x (directions * direction_size); h_n, c_n: directions x batch x direction_size
