@@ -53,6 +53,14 @@ def translation_section(data: dict) -> list[str]:
             lines += [f"{run['source_lang']}→{run['target_lang']}: `{run['command']}`  ",
                       "validation sacreBLEU per epoch: " + ", ".join(f"{b:.1f}" for b in
                                                                        run["validation_bleu_per_epoch"]), ""]
+    if data.get("preset_costs"):
+        costs = data["preset_costs"]
+        lines += [f"Cost of candidate settings (`python -m benchmarks.translation_presets`: median training step on "
+                  f"length-grouped batches of {costs['batch_size']} pairs, {costs['threads']} threads):", "",
+                  "| setting | parameters | ms per step | minutes per epoch |", "|---|---|---|---|"]
+        lines += [f"| {name} | {c['parameters']:,} | {c['ms_per_step']:.0f} | {c['minutes_per_epoch']:.1f} |"
+                  for name, c in costs["candidates"].items()]
+        lines += [""]
     if data.get("beam_scoring"):
         scoring = data["beam_scoring"]
         lines += [f"Beam-search scoring, measured on the validation split ({scoring['direction']}, beam "

@@ -56,7 +56,8 @@ def gnmt_beam_search(
     """The decoding loop `generate(custom_generate=gnmt_beam_search)` runs; returns `(batch_size, length)` ids.
 
     `generate` has already encoded the source and repeated every row `num_beams` times. `length_alpha` and
-    `coverage_beta` are GNMT's alpha and beta (0 turns each off).
+    `coverage_beta` are GNMT's alpha and beta (0 turns each off). Logits processors apply; of the stopping criteria
+    only the length limit (`max_length` / `max_new_tokens`) and the end token do.
     """
     if length_alpha < 0 or coverage_beta < 0:
         raise ValueError(f"length_alpha and coverage_beta must be >= 0, got {length_alpha} and {coverage_beta}.")
@@ -68,7 +69,8 @@ def gnmt_beam_search(
     device = input_ids.device
     pad_id = generation_config._pad_token_tensor
     pad_id = int(pad_id) if pad_id is not None else 0
-    eos_ids = set(generation_config._eos_token_tensor.view(-1).tolist())
+    eos_tensor = generation_config._eos_token_tensor
+    eos_ids = set() if eos_tensor is None else set(eos_tensor.view(-1).tolist())
     max_new_tokens = generation_config.max_length - start_length
 
     encoder_outputs = model_kwargs["encoder_outputs"]

@@ -1,0 +1,105 @@
+"""What each candidate setting of the translation preset costs per training step on this machine.
+
+    python -m benchmarks.translation_presets --dataset ../shared/data/multi30k
+
+Times training steps (forward, backward, clipping, AdamW) of the `translation` preset and of variants of it on real
+Multi30k batches of 128 pairs, grouped by length as the preset trains, and converts them to minutes per epoch. With
+the 60-minute budget this bounds the epochs each setting can train; the figures go to TRANSLATION.json and
+RESULTS.md (section 6).
+"""
+
+import argparse
+import json
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from transformers import DataCollatorForSeq2Seq
+
+from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
+from hf_attn_seq2seq.data import load_translation
+from hf_attn_seq2seq.tokenization import train_subword_tokenizer
+from training.train import load_preset
+
+
+# name -> model options changed from the `translation` preset
+CANDIDATES = {
+    "translation preset (hidden 256, tied output)": {},
+    "the preset on random batches (not grouped by length)": {},
+    "hidden 512": {"hidden_size": 512},
+    "untied output layer": {"tie_word_embeddings": False},
+    "2+2 layers, residual": {"encoder_layers": 2, "decoder_layers": 2, "residual": True},
+    "input feeding": {"input_feeding": True},
+    "additive attention": {"attention": "additive"},
+}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="../shared/data/multi30k")
+    parser.add_argument("--source-lang", default="de")
+    parser.add_argument("--target-lang", default="en")
+    parser.add_argument("--vocab-size", type=int, default=8000)
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per candidate, after one warm-up step")
+    args = parser.parse_args(argv)
+
+    data = load_translation(args.dataset, args.source_lang, args.target_lang)["train"]
+    tokenizer = train_subword_tokenizer(list(data["source"]) + list(data["target"]), vocab_size=args.vocab_size)
+    preset = load_preset("translation")
+    batch_size = preset["training"]["per_device_train_batch_size"]
+    # a random sample of pairs, cut into batches after sorting by length (as train_sampling_strategy=
+    # "group_by_length" forms them) or in random order
+    rng = random.Random(0)
+    sample = rng.sample(range(len(data)), batch_size * 16)
+    sources = tokenizer([data[i]["source"] for i in sample])["input_ids"]
+    targets = tokenizer(text_target=[data[i]["target"] for i in sample])["input_ids"]
+    order = sorted(range(len(sample)), key=lambda i: len(sources[i]))
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True)
+
+    def batches_of(indices: list[int]) -> list[dict]:
+        return [collator([{"input_ids": sources[i], "attention_mask": [1] * len(sources[i]), "labels": targets[i]}
+                          for i in indices[start : start + batch_size]])
+                for start in range(0, len(indices), batch_size)]
+
+    grouped_batches = batches_of(order)
+    rng.shuffle(grouped_batches)
+    random_batches = batches_of(list(range(len(sample))))
+    steps_per_epoch = -(-len(data) // batch_size)
+
+    results = {}
+    for name, changes in CANDIDATES.items():
+        torch.manual_seed(0)
+        config = AttnSeq2SeqConfig(vocab_size=len(tokenizer), **{**preset["model"], **changes})
+        model = AttnSeq2SeqForConditionalGeneration(config).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=preset["training"]["learning_rate"])
+
+        batches = random_batches if "random batches" in name else grouped_batches
+        times = []
+        for index, batch in enumerate(batches[: 1 + args.steps]):
+            started = time.perf_counter()
+            model(**batch).loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            optimizer.step()
+            optimizer.zero_grad()
+            if index:  # the first step warms up
+                times.append(time.perf_counter() - started)
+        seconds = statistics.median(times)
+        results[name] = {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "ms_per_step": round(1000 * seconds, 1),
+            "minutes_per_epoch": round(seconds * steps_per_epoch / 60, 2),
+        }
+        print(name, results[name], flush=True)
+    return {"batch_size": batch_size, "threads": torch.get_num_threads(), "candidates": results}
+
+
+if __name__ == "__main__":
+    from benchmarks.translation import TRANSLATION_PATH
+
+    measured = main()
+    recorded = json.loads(TRANSLATION_PATH.read_text()) if TRANSLATION_PATH.exists() else {}
+    recorded["preset_costs"] = measured
+    TRANSLATION_PATH.write_text(json.dumps(recorded, indent=1, ensure_ascii=False) + "\n")
+    print(f"recorded in {Path(TRANSLATION_PATH)}; run `python -m benchmarks.translation` to refresh RESULTS.md")
