@@ -27,7 +27,7 @@ def settings(num_beams: int) -> dict[str, dict]:
     return {
         "greedy": {"num_beams": 1},
         "beam, no length penalty": {"num_beams": num_beams, "length_penalty": 0.0, "early_stopping": True},
-        "beam, transformers default (log P / |Y|)": {"num_beams": num_beams, "length_penalty": 1.0},
+        "beam, transformers default (log P / length)": {"num_beams": num_beams, "length_penalty": 1.0},
         "GNMT alpha=0 beta=0": {**gnmt, "length_alpha": 0.0, "coverage_beta": 0.0},
         "GNMT alpha=0.6": {**gnmt, "length_alpha": 0.6, "coverage_beta": 0.0},
         "GNMT alpha=1.0": {**gnmt, "length_alpha": 1.0, "coverage_beta": 0.0},
