@@ -22,6 +22,13 @@ from hf_attn_seq2seq.metrics import load_metric, tokenized_bleu
 from training.train import predict_texts, tokenized_references
 
 
+def scoring_table(results: list[dict]) -> list[str]:
+    """Markdown lines of the comparison (here and in RESULTS.md)."""
+    lines = ["| scoring | sacreBLEU | BLEU (lc tok) | words per output | seconds |", "|---|---|---|---|---|"]
+    return lines + [f"| {r['setting']} | {r['bleu']:.2f} | {r['bleu_lowercased_tokenized']:.2f} | "
+                    f"{r['mean_words']:.2f} | {r['seconds']:.0f} |" for r in results]
+
+
 def settings(num_beams: int) -> dict[str, dict]:
     gnmt = {"custom_generate": gnmt_beam_search, "num_beams": num_beams}
     return {
@@ -78,11 +85,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     reference_words = sum(len(text.split()) for text in references) / len(references)
     lines = [f"Beam-search scoring on `{args.split}` ({args.source_lang}->{args.target_lang}, {len(sources)} "
              f"sentences, beam {args.num_beams}, model `{args.model}`; references average {reference_words:.2f} "
-             "words):", "",
-             "| scoring | sacreBLEU | BLEU (lc tok) | words per output | seconds |", "|---|---|---|---|---|"]
-    lines += [f"| {r['setting']} | {r['bleu']:.2f} | {r['bleu_lowercased_tokenized']:.2f} | {r['mean_words']:.2f} | "
-              f"{r['seconds']:.0f} |" for r in results]
-    table = "\n".join(lines)
+             "words):", ""]
+    table = "\n".join(lines + scoring_table(results))
     print(table)
     (args.model.parent / "beam_scoring.md").write_text(table + "\n")
     (args.model.parent / "beam_scoring.json").write_text(json.dumps(results, indent=1) + "\n")

@@ -32,6 +32,8 @@ def summarize_run(folder: Path) -> dict:
 
 def translation_section(data: dict) -> list[str]:
     """Markdown lines of RESULTS.md's translation section."""
+    from benchmarks.beam_scoring import scoring_table  # imports the model stack; only needed here
+
     lines = ["## 6. Translation: Multi30k (German↔English), 2-core CPU", ""]
     runs = data.get("runs", [])
     if runs:
@@ -64,11 +66,8 @@ def translation_section(data: dict) -> list[str]:
     if data.get("beam_scoring"):
         scoring = data["beam_scoring"]
         lines += [f"Beam-search scoring, measured on the validation split ({scoring['direction']}, beam "
-                  f"{scoring['num_beams']}):", "",
-                  "| scoring | sacreBLEU | BLEU (lc tok) | words per output | seconds |", "|---|---|---|---|---|"]
-        lines += [f"| {r['setting']} | {r['bleu']:.2f} | {r['bleu_lowercased_tokenized']:.2f} | "
-                  f"{r['mean_words']:.2f} | {r['seconds']:.0f} |" for r in scoring["results"]]
-        lines += [""]
+                  f"{scoring['num_beams']}):", ""]
+        lines += scoring_table(scoring["results"]) + [""]
     if data.get("notes"):
         lines += [data["notes"], ""]
     return lines

@@ -162,7 +162,8 @@ class DataFileError(ValueError):
     """A data file is missing, misaligned, empty, malformed or not UTF-8; the message names the file and line."""
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
+    """The stripped lines of a UTF-8 text file, plain or gzipped; empty lines and bad bytes raise `DataFileError`."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
@@ -215,7 +216,7 @@ def _parallel_text_files(folder: Path, source_lang: str, target_lang: str) -> di
 def _read_parallel_folder(folder: Path, source_lang: str, target_lang: str) -> dict[str, dict[str, list[str]]]:
     splits = {}
     for split, (source_path, target_path) in _parallel_text_files(folder, source_lang, target_lang).items():
-        sources, targets = _read_lines(source_path), _read_lines(target_path)
+        sources, targets = read_lines(source_path), read_lines(target_path)
         if len(sources) != len(targets):
             raise DataFileError(f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}: "
                                 "parallel files must align line by line.")
@@ -224,7 +225,7 @@ def _read_parallel_folder(folder: Path, source_lang: str, target_lang: str) -> d
 
 
 def _read_tsv(path: Path, source_lang: str, target_lang: str) -> dict[str, list[str]]:
-    rows = [line.split("\t") for line in _read_lines(path)]
+    rows = [line.split("\t") for line in read_lines(path)]
     start = 0
     if rows[0] == [source_lang, target_lang]:
         start = 1  # header
@@ -247,7 +248,7 @@ def _pair_from_record(record: dict, source_lang: str, target_lang: str) -> tuple
 
 def _read_jsonl(path: Path, source_lang: str, target_lang: str) -> dict[str, list[str]]:
     sources, targets = [], []
-    for number, line in enumerate(_read_lines(path), start=1):
+    for number, line in enumerate(read_lines(path), start=1):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
@@ -338,4 +339,4 @@ def load_translation(
     return dataset
 
 
-__all__ = ["DATE_FAMILIES", "DataFileError", "load_task", "load_translation", "render_date"]
+__all__ = ["DATE_FAMILIES", "DataFileError", "load_task", "load_translation", "read_lines", "render_date"]

@@ -9,7 +9,6 @@ model card.
 
 import argparse
 import dataclasses
-import gzip
 import json
 import logging
 import os
@@ -32,7 +31,7 @@ from transformers import (
 import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
 from hf_attn_seq2seq.beam_search import gnmt_beam_search
-from hf_attn_seq2seq.data import load_task, load_translation
+from hf_attn_seq2seq.data import load_task, load_translation, read_lines
 from hf_attn_seq2seq.hub import generation_config_for, write_model_folder
 from hf_attn_seq2seq.metrics import load_metric, make_compute_metrics, moses_tokenize, tokenized_bleu
 from hf_attn_seq2seq.tokenization import build_char_tokenizer, check_tokenizer_matches_model, train_subword_tokenizer
@@ -261,14 +260,9 @@ def tokenized_references(dataset: str, split: str, lang: str, references: list[s
     """The split's lowercased tokenized references: the dataset's own `tok/{split}.lc.norm.tok.{lang}[.gz]` file when
     it has one (Multi30k does), else the raw references through the same Moses pipeline."""
     split_file = "val" if split == "validation" else split
-    folder = Path(dataset) / "tok"
-    for name in (f"{split_file}.lc.norm.tok.{lang}.gz", f"{split_file}.lc.norm.tok.{lang}"):
-        if (folder / name).is_file():
-            opener = gzip.open if name.endswith(".gz") else open
-            with opener(folder / name, "rt", encoding="utf-8") as handle:
-                lines = handle.read().splitlines()
-            if len(lines) == len(references):
-                return lines
+    for path in (Path(dataset) / "tok" / f"{split_file}.lc.norm.tok.{lang}{suffix}" for suffix in (".gz", "")):
+        if path.is_file() and len(lines := read_lines(path)) == len(references):
+            return lines
     return moses_tokenize(references, lang)
 
 
