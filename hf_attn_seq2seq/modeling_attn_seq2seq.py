@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import initialization as init
 from transformers.cache_utils import Cache
-from transformers.generation import GenerationMixin
+from transformers.generation import GenerationConfig, GenerationMixin
 from transformers.modeling_outputs import ModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.modeling_utils import PreTrainedModel
 
@@ -582,6 +582,93 @@ class AttnSeq2SeqDecoder(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Direct greedy search
+# ---------------------------------------------------------------------------------------------------------------
+
+# generate()'s general loop costs about as much per token as a decoder step at batch 1 (settings, processors, output
+# dataclasses, stopping criteria); plain greedy calls take a direct loop with the same result (benchmarks/RESULTS.md).
+_UNSET_GENERATION_SETTINGS = vars(GenerationConfig())
+_DEFAULT_GENERATION_SETTINGS = GenerationConfig()._get_default_generation_params()
+_TOKEN_SETTINGS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
+_LENGTH_SETTINGS = ("max_new_tokens", "max_length")
+_MODEL_INPUTS = ("input_ids", "attention_mask")
+_MODEL_CONFIG_GENERATION_SETTINGS = tuple(key for key in _DEFAULT_GENERATION_SETTINGS if key != "use_cache")
+
+
+def _is_token_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _same_setting(value, default) -> bool:
+    return type(value) is type(default) and value == default
+
+
+def _plain_greedy_settings(model, inputs, generation_config, kwargs) -> dict | None:
+    """The settings of a `generate` call that is plain greedy search, or None when transformers' loop must run it.
+
+    Plain means: input ids (and a mask) only, no processors, criteria, streamer or assistant, not training, and every
+    generation setting unset, at its global default or a flag set to False, except the special tokens and
+    `max_new_tokens`. Settings
+    resolve as in `generate`: the call's keyword arguments, then `generation_config`, then the model's.
+    """
+    if model.training or getattr(model, "_hf_hook", None) is not None or model._forward_hooks \
+            or model._forward_pre_hooks:
+        return None
+    if inputs is not None:
+        if "input_ids" in kwargs:
+            return None
+        kwargs = {**kwargs, "input_ids": inputs}
+    input_ids = kwargs.get("input_ids")
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.dtype != torch.long:
+        return None
+    call_settings = {}
+    for key, value in kwargs.items():
+        if key in _MODEL_INPUTS:
+            continue
+        if key not in _UNSET_GENERATION_SETTINGS or value is None:
+            return None
+        call_settings[key] = value
+    configs = [model.generation_config]
+    if generation_config is not None:
+        configs.insert(0, generation_config)
+    else:
+        model_config_value = vars(model.config).get
+        if any(model_config_value(key) is not None for key in _MODEL_CONFIG_GENERATION_SETTINGS):
+            return None  # generate raises its own error for generation settings kept in the model config
+    resolved = {}  # the first value that is set, in the order generate resolves them
+    for config in reversed(configs):
+        resolved.update((key, value) for key, value in vars(config).items() if value is not None)
+    resolved.update(call_settings)
+    for key, value in resolved.items():
+        if key.startswith("_") or key == "transformers_version" or key in _TOKEN_SETTINGS + _LENGTH_SETTINGS:
+            continue
+        if key in _DEFAULT_GENERATION_SETTINGS:
+            if not _same_setting(value, _DEFAULT_GENERATION_SETTINGS[key]):
+                return None
+        elif key not in _UNSET_GENERATION_SETTINGS or value is not False:  # a flag without default may be off
+            return None
+    resolve = resolved.get
+    max_new_tokens = resolve("max_new_tokens")
+    if not _is_token_id(max_new_tokens) or max_new_tokens == 0:
+        return None
+    eos_token_id = resolve("eos_token_id")
+    if eos_token_id is not None:
+        eos_token_id = [eos_token_id] if not isinstance(eos_token_id, list) else eos_token_id
+        if not eos_token_id or not all(_is_token_id(token) for token in eos_token_id):
+            return None
+    pad_token_id = resolve("pad_token_id")
+    if pad_token_id is None and eos_token_id is not None:
+        pad_token_id = eos_token_id[0]
+    start_token_id = resolve("decoder_start_token_id")
+    if start_token_id is None:
+        start_token_id = resolve("bos_token_id")
+    if not _is_token_id(start_token_id) or (pad_token_id is not None and not _is_token_id(pad_token_id)):
+        return None
+    return dict(input_ids=input_ids, attention_mask=kwargs.get("attention_mask"), max_new_tokens=max_new_tokens,
+                eos_token_id=eos_token_id, pad_token_id=pad_token_id, start_token_id=start_token_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Models
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -749,6 +836,61 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head = value
 
+    def _vocabulary_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """The output Affine over the decoder features `[c; h]` (through the tied projection when there is one)."""
+        if self.training:
+            features = self.dropout(features)
+        if self.output_projection is not None:
+            features = self.output_projection(features)
+        return self.lm_head(features)
+
+    @torch.no_grad()
+    def generate(self, inputs: torch.Tensor | None = None, generation_config: GenerationConfig | None = None,
+                 logits_processor=None, stopping_criteria=None, prefix_allowed_tokens_fn=None, synced_gpus=None,
+                 assistant_model=None, streamer=None, negative_prompt_ids=None, negative_prompt_attention_mask=None,
+                 custom_generate=None, **kwargs):
+        """`GenerationMixin.generate`, with plain greedy search run by a direct loop over decoder steps.
+
+        A call whose only settings are the special tokens and `max_new_tokens` (no sampling, beams, processors,
+        criteria, streamer or dict output; see `_plain_greedy_settings`) returns the same ids as transformers' loop
+        without its per-token overhead; every other call goes to `GenerationMixin.generate` unchanged.
+        """
+        extras = (logits_processor, stopping_criteria, prefix_allowed_tokens_fn, synced_gpus, assistant_model,
+                  streamer, negative_prompt_ids, negative_prompt_attention_mask, custom_generate)
+        settings = None
+        if all(extra is None for extra in extras):
+            settings = _plain_greedy_settings(self, inputs, generation_config, kwargs)
+        if settings is None:
+            return super().generate(
+                inputs, generation_config, logits_processor, stopping_criteria, prefix_allowed_tokens_fn,
+                synced_gpus, assistant_model, streamer, negative_prompt_ids, negative_prompt_attention_mask,
+                custom_generate, **kwargs,
+            )
+        return self._greedy_search(**settings)
+
+    def _greedy_search(self, input_ids, attention_mask, max_new_tokens, eos_token_id, pad_token_id, start_token_id):
+        """Greedy decoding as transformers does it: once a sequence has produced an end token it continues with
+        padding, and the loop stops when every sequence has ended or `max_new_tokens` are made."""
+        device = input_ids.device
+        encoder_outputs = self.model.encoder(input_ids, attention_mask)
+        token = torch.full((input_ids.shape[0], 1), start_token_id, dtype=torch.long, device=device)
+        tokens, state = [token], None
+        if eos_token_id is not None:
+            eos = torch.tensor(eos_token_id, device=device)
+            pad = torch.tensor(pad_token_id, device=device)
+            unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=device)
+        for _ in range(max_new_tokens):
+            features, _, state, _ = self.model._encode_and_decode(None, None, token, encoder_outputs, state, False)
+            next_tokens = self._vocabulary_logits(features[:, -1]).argmax(dim=-1)  # batch
+            if eos_token_id is not None:
+                next_tokens = torch.where(unfinished, next_tokens, pad)
+                unfinished &= ~torch.isin(next_tokens, eos)
+            token = next_tokens[:, None]
+            tokens.append(token)
+            if eos_token_id is not None and not unfinished.any():
+                break
+        return torch.cat(tokens, dim=1)
+
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         """Teacher-forcing inputs for `labels` (what `DataCollatorForSeq2Seq(model=...)` calls; label smoothing in
         `Trainer` needs them, as it takes the labels away from the model)."""
@@ -793,11 +935,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         features, weights, state, encoder_outputs = self.model._encode_and_decode(
             input_ids, attention_mask, decoder_input_ids, encoder_outputs, past_key_values, output_hidden_states
         )
-        if self.training:
-            features = self.dropout(features)
-        if self.output_projection is not None:
-            features = self.output_projection(features)
-        logits = self.lm_head(features)  # batch x tgt_len x vocab_size
+        logits = self._vocabulary_logits(features)  # batch x tgt_len x vocab_size
 
         loss = None
         if labels is not None:
