@@ -96,7 +96,8 @@ def test_settings_resolve_from_call_then_given_config_then_model():
     dict(num_beams=3), dict(do_sample=True), dict(num_return_sequences=2, num_beams=2), dict(min_new_tokens=4),
     dict(repetition_penalty=1.3), dict(no_repeat_ngram_size=2), dict(return_dict_in_generate=True),
     dict(output_scores=True, return_dict_in_generate=True), dict(output_attentions=True), dict(use_cache=False),
-    dict(max_new_tokens=None, max_length=6), dict(max_new_tokens=None), dict(suppress_tokens=[5]), dict(forced_eos_token_id=EOS),
+    dict(max_new_tokens=None, max_length=6), dict(max_new_tokens=None), dict(suppress_tokens=[5]),
+    dict(forced_eos_token_id=EOS),
     dict(bad_words_ids=[[5]]), dict(temperature=0.5, do_sample=True), dict(length_alpha=0.6),
     dict(logits_processor=LogitsProcessorList()), dict(decoder_input_ids=torch.tensor([[BOS, 5], [BOS, 6]])),
 ])
