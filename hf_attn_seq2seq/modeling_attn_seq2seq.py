@@ -673,6 +673,14 @@ def _plain_greedy_settings(model, inputs, generation_config, kwargs) -> dict | N
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _given_state(past_key_values, cache):
+    """The decoder state passed in: transformers 5.24 names the generation cache `cache`, earlier versions
+    `past_key_values`; both are accepted."""
+    if cache is not None and past_key_values is not None:
+        raise ValueError("Give the decoder state as `cache` or as `past_key_values`, not both.")
+    return cache if cache is not None else past_key_values
+
+
 def _as_encoder_output(encoder_outputs) -> AttnSeq2SeqEncoderOutput:
     if isinstance(encoder_outputs, AttnSeq2SeqEncoderOutput):
         return encoder_outputs
@@ -711,11 +719,13 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        cache: AttnSeq2SeqCache | None = None,
         **kwargs,
     ) -> Seq2SeqModelOutput | tuple:
         r"""
         decoder_attention_mask is accepted for API compatibility and unused: the decoder is causal, so padding at the
-        end of a target never reaches the positions before it.
+        end of a target never reaches the positions before it. The decoder state comes as `past_key_values` or, under
+        the name transformers 5.24 gives it, `cache`.
 
         Returns `Seq2SeqModelOutput` with `last_hidden_state` of shape `(batch_size, tgt_len, decoder_feature_size)`
         and `cross_attentions`, when asked for, a one-tuple of `(batch_size, 1, tgt_len, src_len)` weights.
@@ -723,7 +733,8 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
         use_cache = self.config.use_cache if use_cache is None else use_cache
         return_dict = self.config.return_dict if return_dict is None else return_dict
         features, weights, state, encoder_outputs = self._encode_and_decode(
-            input_ids, attention_mask, decoder_input_ids, encoder_outputs, past_key_values, output_hidden_states
+            input_ids, attention_mask, decoder_input_ids, encoder_outputs, _given_state(past_key_values, cache),
+            output_hidden_states,
         )
         cross_attentions = (weights[:, None],) if output_attentions and weights is not None else None
         output = Seq2SeqModelOutput(
@@ -817,6 +828,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
+        cache: AttnSeq2SeqCache | None = None,
         **kwargs,
     ) -> dict:
         # The generic version builds position ids and 4-D masks and inspects `forward`'s signature at every step
@@ -825,7 +837,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
             input_ids = input_ids[:, -next_sequence_length:]
         return {
             "decoder_input_ids": input_ids,
-            "past_key_values": past_key_values,
+            "past_key_values": _given_state(past_key_values, cache),
             "attention_mask": attention_mask,
             "encoder_outputs": encoder_outputs,
             "use_cache": use_cache,
@@ -910,6 +922,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
+        cache: AttnSeq2SeqCache | None = None,
         **kwargs,
     ) -> Seq2SeqLMOutput | tuple:
         r"""
@@ -919,6 +932,8 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         num_items_in_batch (*optional*):
             the number of target tokens in the whole (accumulated) batch, passed by `Trainer`; the loss is the sum
             over this batch divided by it, so gradient accumulation gives the same gradients as one large batch.
+        cache (`AttnSeq2SeqCache`, *optional*):
+            the decoder state under the name transformers 5.24 gives it; the same as `past_key_values`.
 
         Returns `Seq2SeqLMOutput` with `logits` of shape `(batch_size, tgt_len, vocab_size)`.
         """
@@ -933,7 +948,8 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
                 )
         use_cache = self.config.use_cache if use_cache is None else use_cache
         features, weights, state, encoder_outputs = self.model._encode_and_decode(
-            input_ids, attention_mask, decoder_input_ids, encoder_outputs, past_key_values, output_hidden_states
+            input_ids, attention_mask, decoder_input_ids, encoder_outputs, _given_state(past_key_values, cache),
+            output_hidden_states,
         )
         logits = self._vocabulary_logits(features)  # batch x tgt_len x vocab_size
 
