@@ -1,5 +1,7 @@
 """Model numerics over the whole option grid: loss and gradients, padding invariance, cache equivalence."""
 
+import copy
+
 import pytest
 import torch
 from conftest import EOS, PAD, random_batch, tiny_model
@@ -173,3 +175,25 @@ def test_eos_ends_generation():
         model.lm_head.bias[EOS] = 10.0
     out = model.generate(torch.tensor([[5, 6, 7]]), max_new_tokens=10)
     assert out.tolist() == [[model.config.decoder_start_token_id, EOS]]
+
+
+def test_decoder_state_is_accepted_as_cache_or_past_key_values():
+    # transformers 5.24 hands the generation cache over as `cache`; earlier versions as `past_key_values`
+    model = tiny_model(attention="general", input_feeding=True)
+    input_ids, attention_mask = random_batch([5, 3], seed=17)
+    with torch.no_grad():
+        encoder_outputs = model.get_encoder()(input_ids, attention_mask)
+        first = model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[1], [1]]), use_cache=True)
+        step = torch.tensor([[5], [6]])
+        by_old_name = model(encoder_outputs=encoder_outputs, decoder_input_ids=step,
+                            past_key_values=copy.deepcopy(first.past_key_values)).logits
+        by_new_name = model(encoder_outputs=encoder_outputs, decoder_input_ids=step,
+                            cache=copy.deepcopy(first.past_key_values)).logits
+        fresh = model(encoder_outputs=encoder_outputs, decoder_input_ids=step).logits
+    assert torch.equal(by_old_name, by_new_name)
+    assert not torch.allclose(by_new_name, fresh)  # the state was used, not a fresh one
+    inputs = model.prepare_inputs_for_generation(step, next_sequence_length=1, cache=first.past_key_values)
+    assert inputs["past_key_values"] is first.past_key_values
+    with pytest.raises(ValueError, match="not both"):
+        model(encoder_outputs=encoder_outputs, decoder_input_ids=step, cache=first.past_key_values,
+              past_key_values=first.past_key_values)
