@@ -1,6 +1,6 @@
 """Side-by-side speed and quality measurements; writes benchmarks/RESULTS.md.
 
-    python -m benchmarks.run                 # everything (about 10 minutes on 2 cores)
+    python -m benchmarks.run                 # everything (about 35 minutes on 2 cores, 25 of them for int8_large)
     python -m benchmarks.run --only generation threads
 
 Each figure is a median over repeats, and each goal is a ratio of two measurements taken in the same run, so a noisy
