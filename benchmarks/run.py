@@ -341,7 +341,7 @@ def bench_threads(setup: Setup, model) -> dict:
     with torch.no_grad():
         encoder_outputs = model.get_encoder()(encoded["input_ids"])
         cache = model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[1]]),
-                      use_cache=True).past_key_values
+                      use_cache=True)[modeling.CACHE_FIELD]
     step_input = torch.tensor([[5]])
     original_threads = torch.get_num_threads()
     # measure oneDNN itself: lift the decoder's own small-batch default for the duration

@@ -26,6 +26,8 @@ import math
 import torch
 from torch.nn import functional as F
 
+from .modeling_attn_seq2seq import CACHE_FIELD
+
 
 def gnmt_length_penalty(length: int, alpha: float) -> float:
     """lp(Y) = (5 + |Y|)^alpha / 6^alpha."""
@@ -99,7 +101,7 @@ def gnmt_beam_search(
             output_attentions=needs_attention,
             return_dict=True,
         )
-        past_key_values = outputs.past_key_values
+        past_key_values = getattr(outputs, CACHE_FIELD)
         log_probs = F.log_softmax(outputs.logits[:, -1].float(), dim=-1)
         log_probs = logits_processor(sequences, log_probs)
         if needs_attention:

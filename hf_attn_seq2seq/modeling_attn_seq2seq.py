@@ -26,6 +26,11 @@ from transformers.modeling_utils import PreTrainedModel
 from .configuration_attn_seq2seq import AttnSeq2SeqConfig
 
 
+# The output field that holds the decoder state: transformers 5.24 renamed it from `past_key_values` to `cache` (and
+# warns when the old name is used).
+CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
+
+
 def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
     """Decoder inputs for teacher forcing: the labels shifted one step right, starting with the start token."""
     shifted = labels.new_zeros(labels.shape)
@@ -739,7 +744,7 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
         cross_attentions = (weights[:, None],) if output_attentions and weights is not None else None
         output = Seq2SeqModelOutput(
             last_hidden_state=features,
-            past_key_values=state if use_cache else None,
+            **{CACHE_FIELD: state if use_cache else None},
             cross_attentions=cross_attentions,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
             encoder_hidden_states=encoder_outputs.hidden_states,
@@ -965,7 +970,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         output = Seq2SeqLMOutput(
             loss=loss,
             logits=logits,
-            past_key_values=state if use_cache else None,
+            **{CACHE_FIELD: state if use_cache else None},
             cross_attentions=(weights[:, None],) if output_attentions and weights is not None else None,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
             encoder_hidden_states=encoder_outputs.hidden_states,
@@ -974,6 +979,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
 
 
 __all__ = [
+    "CACHE_FIELD",
     "AttnSeq2SeqCache",
     "AttnSeq2SeqEncoderOutput",
     "AttnSeq2SeqForConditionalGeneration",

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import EOS, PAD, random_batch, tiny_model
 
-from hf_attn_seq2seq.modeling_attn_seq2seq import shift_tokens_right
+from hf_attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD, shift_tokens_right
 
 
 def test_loss_is_finite_and_gradients_reach_every_parameter(grid_options):
@@ -46,7 +46,7 @@ def test_step_by_step_decoding_equals_teacher_forcing(grid_options):
         for t in range(decoder_ids.shape[1]):
             out = model(encoder_outputs=encoder_outputs, decoder_input_ids=decoder_ids[:, t : t + 1],
                         past_key_values=cache, use_cache=True)
-            cache = out.past_key_values
+            cache = getattr(out, CACHE_FIELD)
             steps.append(out.logits)
     torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=0)
     assert cache.get_seq_length() == decoder_ids.shape[1]
@@ -186,14 +186,14 @@ def test_decoder_state_is_accepted_as_cache_or_past_key_values():
         first = model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[1], [1]]), use_cache=True)
         step = torch.tensor([[5], [6]])
         by_old_name = model(encoder_outputs=encoder_outputs, decoder_input_ids=step,
-                            past_key_values=copy.deepcopy(first.past_key_values)).logits
+                            past_key_values=copy.deepcopy(getattr(first, CACHE_FIELD))).logits
         by_new_name = model(encoder_outputs=encoder_outputs, decoder_input_ids=step,
-                            cache=copy.deepcopy(first.past_key_values)).logits
+                            cache=copy.deepcopy(getattr(first, CACHE_FIELD))).logits
         fresh = model(encoder_outputs=encoder_outputs, decoder_input_ids=step).logits
     assert torch.equal(by_old_name, by_new_name)
     assert not torch.allclose(by_new_name, fresh)  # the state was used, not a fresh one
-    inputs = model.prepare_inputs_for_generation(step, next_sequence_length=1, cache=first.past_key_values)
-    assert inputs["past_key_values"] is first.past_key_values
+    inputs = model.prepare_inputs_for_generation(step, next_sequence_length=1, cache=getattr(first, CACHE_FIELD))
+    assert inputs["past_key_values"] is getattr(first, CACHE_FIELD)
     with pytest.raises(ValueError, match="not both"):
-        model(encoder_outputs=encoder_outputs, decoder_input_ids=step, cache=first.past_key_values,
-              past_key_values=first.past_key_values)
+        model(encoder_outputs=encoder_outputs, decoder_input_ids=step, cache=getattr(first, CACHE_FIELD),
+              past_key_values=getattr(first, CACHE_FIELD))
