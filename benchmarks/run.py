@@ -418,7 +418,7 @@ def write_results(results: dict, command: str) -> str:
             lines.append(f"| {label} | {r.get('parameters', 0):,} | {1e3 * r['fp32_seconds_batch1']:.2f} | "
                          f"{1e3 * r['int8_seconds_batch1']:.2f} | **{r['speedup']:.2f}x** | "
                          f"{r['fp32_exact_match']:.2f}% | {r['int8_exact_match']:.2f}% | "
-                         f"{-r['accuracy_loss_points']:+.2f} points |")
+                         f"{r['int8_exact_match'] - r['fp32_exact_match']:+.2f} points |")
         lines.append("")
         if "int8_large" in results:
             r = results["int8_large"]

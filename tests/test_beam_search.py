@@ -9,6 +9,7 @@ from conftest import EOS, random_batch, tiny_model
 from transformers import GenerationConfig, LogitsProcessorList
 
 from hf_attn_seq2seq.beam_search import gnmt_beam_search, gnmt_coverage_penalty, gnmt_length_penalty
+from hf_attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD
 
 
 def trimmed(row: torch.Tensor) -> list[int]:
@@ -53,8 +54,8 @@ class ScriptedDecoder:
                 row[token] = probability
             logits.append(row.log())
             weights.append(attention)
-        return SimpleNamespace(logits=torch.stack(logits)[:, None], past_key_values=cache,
-                               cross_attentions=(torch.tensor(weights)[:, None, None],))
+        return SimpleNamespace(logits=torch.stack(logits)[:, None],
+                               cross_attentions=(torch.tensor(weights)[:, None, None],), **{CACHE_FIELD: cache})
 
 
 class PrefixCache:
