@@ -1,6 +1,6 @@
 """Side-by-side speed and quality measurements; writes benchmarks/RESULTS.md.
 
-    python -m benchmarks.run                 # everything (about 35 minutes on 2 cores, 25 of them for int8_large)
+    python -m benchmarks.run                 # everything (about 30 minutes on 2 cores, 24 of them for int8_large)
     python -m benchmarks.run --only generation threads
 
 Each figure is a median over repeats, and each goal is a ratio of two measurements taken in the same run, so a noisy
@@ -34,15 +34,22 @@ RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
 SECTIONS = ("training", "generation", "threads", "accuracy", "int8", "int8_large")
 
 
-def median_seconds(function, repeats: int = 5, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        function()
-    times = []
+def interleaved_median_seconds(functions: dict, repeats: int = 9, warmup: int = 1) -> dict:
+    """Median seconds of each function, timed in alternation so that drifts in the machine's speed reach all alike."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    times = {name: [] for name in functions}
     for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, function in functions.items():
+            start = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def median_seconds(function, repeats: int = 5, warmup: int = 1) -> float:
+    return interleaved_median_seconds({"only": function}, repeats, warmup)["only"]
 
 
 class Setup:
@@ -245,20 +252,19 @@ def bench_generation(setup: Setup, model) -> dict:
         with torch.no_grad(), FixedLength(model, new_tokens, num_beams=beams):
             generate_seconds = median_seconds(lambda inputs=inputs: model.generate(**inputs), repeats=7)
             generated = model.generate(**inputs)
-        entry = {"sequences_per_second": batch_size / generate_seconds, "seconds": generate_seconds}
-        if beams == 1:
-            hand_seconds = median_seconds(
-                lambda inputs=inputs: hand_written_greedy(model, **inputs, new_tokens=new_tokens), repeats=7
-            )
-            assert torch.equal(generated, hand_written_greedy(model, **inputs, new_tokens=new_tokens))
-            # transformers' general loop, which every call that is not plain greedy search goes through
-            with torch.no_grad(), FixedLength(model, new_tokens):
+            entry = {"sequences_per_second": batch_size / generate_seconds, "seconds": generate_seconds}
+            if beams == 1:
+                hand_seconds = median_seconds(
+                    lambda inputs=inputs: hand_written_greedy(model, **inputs, new_tokens=new_tokens), repeats=7
+                )
+                assert torch.equal(generated, hand_written_greedy(model, **inputs, new_tokens=new_tokens))
+                # transformers' general loop, which every call that is not plain greedy search goes through
                 general_seconds = median_seconds(
                     lambda inputs=inputs: GenerationMixin.generate(model, **inputs), repeats=7
                 )
                 assert torch.equal(generated, GenerationMixin.generate(model, **inputs))
-            entry.update(hand_sequences_per_second=batch_size / hand_seconds, ratio=generate_seconds / hand_seconds,
-                         general_loop_ratio=general_seconds / hand_seconds)
+                entry.update(hand_sequences_per_second=batch_size / hand_seconds,
+                             ratio=generate_seconds / hand_seconds, general_loop_ratio=general_seconds / hand_seconds)
         results[label] = entry
 
     encoded = setup.tokenizer(sources[:1], return_tensors="pt")
@@ -287,20 +293,6 @@ def exact_match(model, setup: Setup, batch_size: int = 250) -> float:
         predictions = setup.tokenizer.batch_decode(output, skip_special_tokens=True)
         correct += sum(p.strip() == t for p, t in zip(predictions, targets[start : start + batch_size]))
     return 100 * correct / len(sources)
-
-
-def interleaved_median_seconds(functions: dict, repeats: int = 9, warmup: int = 1) -> dict:
-    """Median seconds of each function, timed in alternation so that drifts in the machine's speed reach all alike."""
-    for function in functions.values():
-        for _ in range(warmup):
-            function()
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def bench_int8(setup: Setup, model) -> dict:

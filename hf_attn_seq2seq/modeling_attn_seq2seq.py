@@ -594,8 +594,10 @@ class AttnSeq2SeqDecoder(nn.Module):
 # dataclasses, stopping criteria); plain greedy calls take a direct loop with the same result (benchmarks/RESULTS.md).
 _UNSET_GENERATION_SETTINGS = vars(GenerationConfig())
 _DEFAULT_GENERATION_SETTINGS = GenerationConfig()._get_default_generation_params()
-_TOKEN_SETTINGS = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
-_LENGTH_SETTINGS = ("max_new_tokens", "max_length")
+# settings read one by one below, not compared with their defaults
+_TOKEN_AND_LENGTH_SETTINGS = frozenset(
+    ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "max_new_tokens", "max_length")
+)
 _MODEL_INPUTS = ("input_ids", "attention_mask")
 _MODEL_CONFIG_GENERATION_SETTINGS = tuple(key for key in _DEFAULT_GENERATION_SETTINGS if key != "use_cache")
 
@@ -613,8 +615,8 @@ def _plain_greedy_settings(model, inputs, generation_config, kwargs) -> dict | N
 
     Plain means: input ids (and a mask) only, no processors, criteria, streamer or assistant, not training, and every
     generation setting unset, at its global default or a flag set to False, except the special tokens and
-    `max_new_tokens`. Settings
-    resolve as in `generate`: the call's keyword arguments, then `generation_config`, then the model's.
+    `max_new_tokens`. Settings resolve as in `generate`: the call's keyword arguments, then `generation_config`, then
+    the model's.
     """
     if model.training or getattr(model, "_hf_hook", None) is not None or model._forward_hooks \
             or model._forward_pre_hooks:
@@ -645,7 +647,7 @@ def _plain_greedy_settings(model, inputs, generation_config, kwargs) -> dict | N
         resolved.update((key, value) for key, value in vars(config).items() if value is not None)
     resolved.update(call_settings)
     for key, value in resolved.items():
-        if key.startswith("_") or key == "transformers_version" or key in _TOKEN_SETTINGS + _LENGTH_SETTINGS:
+        if key.startswith("_") or key == "transformers_version" or key in _TOKEN_AND_LENGTH_SETTINGS:
             continue
         if key in _DEFAULT_GENERATION_SETTINGS:
             if not _same_setting(value, _DEFAULT_GENERATION_SETTINGS[key]):
