@@ -55,6 +55,10 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
             output features to `embedding_size`).
         init_range (`float`): embeddings and linear weights start uniform in `±init_range`.
         max_source_length (`int`): longest source, in tokens, that the model accepts.
+        reverse_source (`bool`): the encoder reads each source from its last token to its first (Sutskever et al.
+            2014), so the first source tokens are the last it reads before the decoder starts. Inputs stay in reading
+            order everywhere outside the encoder's LSTMs: tokenizer, `generate`, pipeline, and the encoder states and
+            attention weights, which are indexed by source position.
     """
 
     model_type = "attn_seq2seq"
@@ -76,6 +80,7 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
     dropout: float = 0.0
     init_range: float = 0.1
     max_source_length: int = 512
+    reverse_source: bool = False
     use_cache: bool = True
     tie_word_embeddings: bool = False
     is_encoder_decoder: bool = True
@@ -106,7 +111,7 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
                      "max_source_length"):
             _positive_int(name, getattr(self, name))
         for name in ("peeky", "input_feeding", "bidirectional", "residual", "tie_word_embeddings", "use_cache",
-                     "is_encoder_decoder"):
+                     "is_encoder_decoder", "reverse_source"):
             _flag(name, getattr(self, name))
         _choice("attention", self.attention, ATTENTION_TYPES)
         _choice("bidirectional_merge", self.bidirectional_merge, BIDIRECTIONAL_MERGES)

@@ -345,6 +345,27 @@ def _merge_directions(forward: torch.Tensor, backward: torch.Tensor, merge: str)
     return (forward + backward) / 2
 
 
+def _lstm_reading_order(source_mask: torch.Tensor, lengths: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """`(batch, src_len)` positions in the order the encoder LSTMs read them: each row's real tokens first (last to
+    first when `reverse`), then its padding."""
+    rank = source_mask.long().cumsum(dim=1) - 1  # index of each real token among its row's real tokens
+    if reverse:
+        rank = lengths[:, None] - 1 - rank
+    positions = torch.arange(source_mask.shape[1], device=source_mask.device)
+    key = torch.where(source_mask, rank, lengths[:, None] + positions)  # distinct keys; padding sorts last
+    return key.argsort(dim=1)
+
+
+def _gather_positions(states: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """`states` (batch x src_len x D) rearranged into reading order."""
+    return states.gather(1, order[..., None].expand(-1, -1, states.shape[-1]))
+
+
+def _scatter_positions(states: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """The inverse of `_gather_positions`: states in reading order back at the source's own positions."""
+    return torch.empty_like(states).scatter_(1, order[..., None].expand(-1, -1, states.shape[-1]), states)
+
+
 class AttnSeq2SeqEncoder(nn.Module):
     """Embedding and an LSTM stack that keeps every time step's state `hs`.
 
@@ -369,7 +390,7 @@ class AttnSeq2SeqEncoder(nn.Module):
         self.layers = nn.ModuleList(layers)
 
     def source_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        """The mask of real tokens (bool), derived from padding when none is given; checks it is right-padded."""
+        """The mask of real tokens (bool), derived from padding when none is given."""
         if attention_mask is None:
             if self.config.pad_token_id is None:
                 return torch.ones_like(input_ids, dtype=torch.bool)
@@ -403,13 +424,19 @@ class AttnSeq2SeqEncoder(nn.Module):
                 f"{self.config.max_source_length}; truncate it (tokenizer(..., truncation=True))."
             )
         positions = torch.arange(src_len, device=input_ids.device)
-        if not torch.equal(source_mask, positions[None, :] < lengths[:, None]):
-            raise ValueError("attention_mask must be right-padded: ones for the tokens first, then zeros.")
+        right_padded = torch.equal(source_mask, positions[None, :] < lengths[:, None])
+        # The LSTMs read each row's real tokens from the front: reversed when the config says so (Sutskever et al.
+        # 2014), and gathered there from wherever the mask puts them (left padding). Every output goes back to the
+        # source's own positions, so attention weights and heatmaps stay in reading order.
+        order = None
+        if self.config.reverse_source or not right_padded:
+            order = _lstm_reading_order(source_mask, lengths, reverse=self.config.reverse_source)
         lengths_cpu = lengths.cpu()
         is_padded = bool((lengths_cpu < src_len).any())
 
-        hidden = self.embed_tokens(input_ids)  # batch x src_len x E
-        all_hidden_states = (hidden,) if output_hidden_states else None
+        embedded = self.embed_tokens(input_ids)  # batch x src_len x E
+        all_hidden_states = (embedded,) if output_hidden_states else None
+        hidden = embedded if order is None else _gather_positions(embedded, order)
         final_hidden, final_cell = [], []
         for index, lstm in enumerate(self.layers):
             layer_input = self.dropout(hidden)
@@ -433,8 +460,10 @@ class AttnSeq2SeqEncoder(nn.Module):
             final_hidden.append(h_n)
             final_cell.append(c_n)
             if output_hidden_states:
-                all_hidden_states += (hidden,)
+                all_hidden_states += (hidden if order is None else _scatter_positions(hidden, order),)
 
+        if order is not None:
+            hidden = all_hidden_states[-1] if output_hidden_states else _scatter_positions(hidden, order)
         return AttnSeq2SeqEncoderOutput(
             last_hidden_state=hidden,
             final_hidden_state=torch.stack(final_hidden, dim=1),  # batch x encoder_layers x H
