@@ -437,6 +437,11 @@ def write_results(results: dict, command: str) -> str:
         from benchmarks.translation import translation_section
 
         lines += translation_section(json.loads(translation_path.read_text()))
+    toy_tasks_path = Path(__file__).with_name("TOY_TASKS.json")
+    if toy_tasks_path.exists():  # recorded from full training runs by benchmarks.toy_tasks
+        from benchmarks.toy_tasks import toy_tasks_section
+
+        lines += toy_tasks_section(json.loads(toy_tasks_path.read_text()))
     text = "\n".join(lines)
     RESULTS_PATH.write_text(text)
     saved = {**results, "command": command}

@@ -102,8 +102,11 @@ def _addition_example(rng: random.Random) -> tuple[str, str]:
 REVERSE_ALPHABET = string.ascii_lowercase + string.digits
 
 
-def _reverse_example(rng: random.Random) -> tuple[str, str]:
-    text = "".join(rng.choice(REVERSE_ALPHABET) for _ in range(rng.randint(3, 12)))
+REVERSE_LENGTHS = (3, 12)  # shortest and longest training string
+
+
+def _reverse_example(rng: random.Random, lengths: tuple[int, int] = REVERSE_LENGTHS) -> tuple[str, str]:
+    text = "".join(rng.choice(REVERSE_ALPHABET) for _ in range(rng.randint(*lengths)))
     return text, text[::-1]
 
 
@@ -151,6 +154,23 @@ def load_task(name: str, num_examples: int | None = None, seed: int = 0) -> data
             for split, (start, end) in bounds.items()
         }
     )
+
+
+def fresh_task_sources(name: str, num_examples: int, seed: int, exclude=(), **generator_options) -> list[str]:
+    """`num_examples` distinct sources of toy task `name`, drawn with a generator seeded apart from `load_task`'s
+    and none of them in `exclude` (e.g. the training sources): a held-out set of any size. `generator_options` go
+    to the task's generator (the reversal task takes `lengths=(low, high)`)."""
+    if name not in EXAMPLE_GENERATORS:
+        raise ValueError(f"Unknown task {name!r}; expected one of {', '.join(repr(t) for t in TASKS)}.")
+    rng = random.Random(f"{name}-fresh-{seed}")
+    excluded, sources = set(exclude), {}
+    for _ in range(50 * num_examples + 1000):
+        source, _ = EXAMPLE_GENERATORS[name](rng, **generator_options)
+        if source not in excluded:
+            sources.setdefault(source, None)
+            if len(sources) == num_examples:
+                return list(sources)
+    raise ValueError(f"Task {name!r} has fewer than {num_examples} sources outside the excluded ones.")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -339,4 +359,5 @@ def load_translation(
     return dataset
 
 
-__all__ = ["DATE_FAMILIES", "DataFileError", "load_task", "load_translation", "read_lines", "render_date"]
+__all__ = ["DATE_FAMILIES", "DataFileError", "fresh_task_sources", "load_task", "load_translation", "read_lines",
+           "render_date"]

@@ -44,9 +44,11 @@ def render_model_card(
     heatmap_file: str | None = None,
     training_details: str = "",
     results_notes: str = "",
+    warning: str = "",
     license: str = "apache-2.0",
 ) -> ModelCard:
-    """A card whose metadata carries a `model-index` with the measured `metrics` (name -> value)."""
+    """A card whose metadata carries a `model-index` with the measured `metrics` (name -> value); `warning` (e.g. a
+    run that did not converge) heads the results."""
     eval_results = [
         EvalResult(
             task_type=pipeline_tag,
@@ -76,6 +78,8 @@ def render_model_card(
     results_table = "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v:.2f} |" for k, v in metrics.items())
     if results_notes:
         results_table += "\n\n" + results_notes
+    if warning:
+        results_table = f"> **Warning:** {warning}\n\n" + results_table
     heatmap_section = ""
     if heatmap_file:
         heatmap_section = (f"## Attention\n\nWhich source token each output token attended to:\n\n"

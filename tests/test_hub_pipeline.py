@@ -28,7 +28,7 @@ def exported(tmp_path_factory):
     output = tmp_path_factory.mktemp("run")
     train_main(["--task", "reverse", "--num-examples", "400", "--output-dir", str(output), "--set", "hidden_size=32",
                 "--set", "embedding_size=8", "--set", "num_train_epochs=1", "--num-heatmaps", "1",
-                "--hub-model-id", "someone/attn-seq2seq-reverse"])
+                "--hub-model-id", "someone/attn-seq2seq-reverse", "--allow-unconverged"])
     return output / "model"
 
 
@@ -156,3 +156,35 @@ def test_push_without_token_fails_before_anything_is_sent(exported, tmp_path, mo
     assert push_main([str(exported), "--repo-id", "someone/model"]) == 2
     assert "No Hugging Face token" in capsys.readouterr().err
     assert {path: path.stat().st_mtime_ns for path in exported.iterdir()} == before
+
+
+def test_reversed_source_travels_with_the_model_to_a_fresh_process(tmp_path):
+    output = tmp_path / "run"
+    train_main(["--task", "reverse", "--num-examples", "300", "--output-dir", str(output), "--set", "hidden_size=32",
+                "--set", "embedding_size=8", "--set", "num_train_epochs=1", "--set", "reverse_source=true",
+                "--num-heatmaps", "1", "--allow-unconverged"])
+    folder = output / "model"
+    assert json.loads((folder / "config.json").read_text())["reverse_source"] is True
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    sources = ["abc123", "hello", "zz9", "attention"]
+    encoded = tokenizer(sources, return_tensors="pt", padding=True)
+    expected = [text.strip() for text in tokenizer.batch_decode(model.generate(**encoded, max_new_tokens=14),
+                                                                skip_special_tokens=True)]
+    # the same weights reading in order compute another function: the saved flag is what makes the outputs equal
+    labels = tokenizer(text_target=sources, return_tensors="pt", padding=True)["input_ids"]
+    with torch.no_grad():
+        reversed_logits = model(**encoded, labels=labels).logits
+        model.config.reverse_source = False
+        reading_logits = model(**encoded, labels=labels).logits
+    assert not torch.allclose(reversed_logits, reading_logits, atol=1e-3)
+    script = f"""
+        import json, sys
+        from transformers import pipeline
+        translator = pipeline("translation", model={str(folder)!r}, trust_remote_code=True)
+        assert "hf_attn_seq2seq" not in sys.modules
+        print(json.dumps([r["translation_text"] for r in translator({sources!r}, max_new_tokens=14)]))
+    """
+    result = fresh_process(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected

@@ -17,7 +17,7 @@ from training.train import main
 
 
 TINY = ["--set", "hidden_size=32", "--set", "embedding_size=8", "--set", "per_device_train_batch_size=32",
-        "--set", "learning_rate=0.01", "--num-heatmaps", "1"]
+        "--set", "learning_rate=0.01", "--num-heatmaps", "1", "--allow-unconverged"]
 EXPECTED_FILES = {
     "model.safetensors", "config.json", "generation_config.json", "configuration_attn_seq2seq.py",
     "modeling_attn_seq2seq.py", "tokenizer.json", "tokenizer_config.json", "metrics.json", "training_log.json",
@@ -123,3 +123,43 @@ def test_init_from_starts_at_the_saved_model_and_improves(tmp_path):
     assert evaluations[0]["eval_exact_match"] == pytest.approx(expected)
     assert evaluations[-1]["eval_exact_match"] > evaluations[0]["eval_exact_match"]
     assert evaluations[-1]["eval_loss"] < evaluations[0]["eval_loss"]
+
+
+def test_each_toy_task_defaults_to_its_own_preset_which_states_its_threshold():
+    for task, preset in train_module.TASK_PRESETS.items():
+        assert train_module.parse_args(["--task", task, "--output-dir", "x"]).preset == preset
+        if task != "translation":
+            threshold = train_module.convergence_threshold(task)
+            assert threshold["metric"] == "exact_match" and 90 <= threshold["minimum"] <= 100 and threshold["hint"]
+    assert train_module.parse_args(["--task", "addition", "--preset", "peeky", "--output-dir", "x"]).preset == "peeky"
+    assert train_module.load_preset("addition")["model"]["reverse_source"] is True
+
+
+def test_a_run_that_did_not_learn_its_task_says_so_and_exits_non_zero(tmp_path, capsys):
+    # one epoch of a tiny model cannot reach the reversal preset's threshold
+    def command(name, *extra):
+        return ["--task", "reverse", "--num-examples", "200", "--output-dir", str(tmp_path / name), *TINY[:-1],
+                "--set", "num_train_epochs=1", *extra]
+
+    with pytest.raises(SystemExit) as stopped:
+        main(command("run"))
+    assert stopped.value.code == 3
+    stderr = capsys.readouterr().err
+    assert "did not converge" in stderr and "--allow-unconverged" in stderr
+    card = (tmp_path / "run" / "model" / "README.md").read_text()
+    assert "**Warning:** This run did not converge" in card and "on validation" in card
+    assert "did not converge" in json.loads((tmp_path / "run" / "model" / "metrics.json").read_text())[
+        "did_not_converge"]
+
+    metrics = main(command("allowed", "--allow-unconverged"))
+    assert "did_not_converge" in metrics
+    assert "WARNING" in capsys.readouterr().out
+
+
+def test_a_run_that_learned_its_task_has_no_warning(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_module, "convergence_threshold",
+                        lambda task: {"metric": "exact_match", "minimum": 0.0, "hint": "nothing"})
+    metrics = main(["--task", "reverse", "--num-examples", "200", "--output-dir", str(tmp_path / "run"), *TINY[:-1],
+                    "--set", "num_train_epochs=1"])
+    assert "did_not_converge" not in metrics
+    assert "Warning" not in (tmp_path / "run" / "model" / "README.md").read_text()

@@ -1,11 +1,15 @@
-"""The seed's "attention evaluation": which model learns the date task fastest?
+"""The seed's "attention evaluation": which model learns a task fastest?
 
     python -m training.compare --output-dir outputs/compare
+    python -m training.compare --task addition --with-reversal --models seq2seq peeky attention --epochs 12 \
+        --output-dir outputs/compare-addition
 
 Trains the `seq2seq`, `peeky` and `attention` presets and, standing for the seed's Transformer, a transformers Marian
-model of about the same parameter count, on the same date data for the same number of epochs and through the same
-pipeline (Seq2SeqTrainer, greedy generation, exact match on the test split after every epoch). Writes `results.json`,
-`results.md` (a table) and `accuracy.png` (accuracy per epoch, one line per model).
+model of about the same parameter count, on the same data (the task's, date by default) for the same number of epochs
+and through the same pipeline (Seq2SeqTrainer with the training settings of the task's own preset, greedy generation,
+exact match on the test split after every epoch). `--with-reversal` adds each LSTM preset with `reverse_source=True`
+(the encoder reads the source backwards, Sutskever et al. 2014). Writes `results.json`, `results.md` (a table) and
+`accuracy.png` (accuracy per epoch, one line per model).
 """
 
 import argparse
@@ -28,7 +32,7 @@ from hf_attn_seq2seq.data import load_task
 from hf_attn_seq2seq.hub import generation_config_for
 from hf_attn_seq2seq.metrics import make_compute_metrics
 from hf_attn_seq2seq.tokenization import build_char_tokenizer
-from training.train import load_preset, tokenize
+from training.train import TASK_PRESETS, load_preset, tokenize
 
 
 PRESETS = ("seq2seq", "peeky", "attention")
@@ -54,13 +58,15 @@ class EpochTimer(TrainerCallback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def build_models(tokenizer) -> dict:
+def build_models(tokenizer, with_reversal: bool = False) -> dict:
     ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.bos_token_id)
     models = {}
     for preset in PRESETS:
-        config = AttnSeq2SeqConfig(vocab_size=len(tokenizer), **ids, **load_preset(preset)["model"])
-        models[preset] = AttnSeq2SeqForConditionalGeneration(config)
+        for reverse_source in (False, True) if with_reversal else (False,):
+            options = {**load_preset(preset)["model"], "reverse_source": reverse_source}
+            config = AttnSeq2SeqConfig(vocab_size=len(tokenizer), **ids, **options)
+            models[preset + (" (reversed)" if reverse_source else "")] = AttnSeq2SeqForConditionalGeneration(config)
     marian = MarianConfig(vocab_size=len(tokenizer), forced_eos_token_id=None, dropout=0.1, **ids, **MARIAN_SIZE)
     models["transformer (Marian)"] = MarianMTModel(marian)
     return models
@@ -69,7 +75,7 @@ def build_models(tokenizer) -> dict:
 def train_one(name, model, tokenizer, tokenized, args, max_new_tokens: int) -> dict:
     set_seed(args.seed)
     model.generation_config = generation_config_for(model.config, max_length=max_new_tokens + 1)
-    training = load_preset("attention")["training"]
+    training = load_preset(TASK_PRESETS[args.task])["training"]
     if isinstance(model, MarianMTModel):
         training.update(MARIAN_TRAINING)
     training.update(num_train_epochs=args.epochs, output_dir=str(args.output_dir / "runs" / name.split()[0]),
@@ -95,14 +101,14 @@ def train_one(name, model, tokenizer, tokenized, args, max_new_tokens: int) -> d
     }
 
 
-def write_report(results: dict, output_dir: Path, epochs: int) -> str:
+def write_report(results: dict, output_dir: Path, epochs: int, task: str = "date") -> str:
     header = "| model | parameters | s/epoch | " + " | ".join(f"epoch {e}" for e in range(1, epochs + 1)) + " |"
     lines = [header, "|" + "---|" * (3 + epochs)]
     for name, result in results.items():
         scores = " | ".join(f"{score:.2f}" for score in result["test_exact_match_per_epoch"])
         lines.append(f"| {name} | {result['parameters']:,} | {result['seconds_per_epoch']:.1f} | {scores} |")
     table = "\n".join(lines)
-    caption = "Test exact match (%) on the date task after each epoch."
+    caption = f"Test exact match (%) on the {task} task after each epoch."
     (output_dir / "results.md").write_text(f"{caption}\n\n{table}\n")
     (output_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
@@ -116,7 +122,7 @@ def write_report(results: dict, output_dir: Path, epochs: int) -> str:
     axis.set_xlabel("epoch")
     axis.set_ylabel("test exact match (%)")
     axis.set_ylim(0, 100)
-    axis.set_title("date task")
+    axis.set_title(f"{task} task")
     axis.legend()
     figure.tight_layout()
     figure.savefig(output_dir / "accuracy.png", dpi=120)
@@ -127,25 +133,32 @@ def write_report(results: dict, output_dir: Path, epochs: int) -> str:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/compare"))
+    parser.add_argument("--task", choices=("date", "addition", "reverse"), default="date")
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--num-examples", type=int, default=None, help="date examples (default: the task's 50,000)")
+    parser.add_argument("--num-examples", type=int, default=None,
+                        help="examples to generate (default: the task preset's, else the task's own default)")
+    parser.add_argument("--with-reversal", action="store_true",
+                        help="also train each LSTM preset with the source reversed (reverse_source=True)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", nargs="*", default=None, help="a subset of the models, by name")
     args = parser.parse_args(argv)
     args.output_dir.mkdir(parents=True, exist_ok=True)
 
-    data = load_task("date", num_examples=args.num_examples, seed=args.seed)
+    num_examples = args.num_examples
+    if num_examples is None:
+        num_examples = load_preset(TASK_PRESETS[args.task])["data"].get("num_examples")
+    data = load_task(args.task, num_examples=num_examples, seed=args.seed)
     tokenizer = build_char_tokenizer(list(data["train"]["source"]) + list(data["train"]["target"]))
     tokenized = tokenize(data, tokenizer, None, None)
     max_new_tokens = max(len(ids) for ids in tokenized["test"]["labels"]) + 2
     set_seed(args.seed)
     results = {}
-    for name, model in build_models(tokenizer).items():
+    for name, model in build_models(tokenizer, args.with_reversal).items():
         if args.models and name.split()[0] not in args.models:
             continue
         results[name] = train_one(name, model, tokenizer, tokenized, args, max_new_tokens)
         print(name, results[name], flush=True)
-    table = write_report(results, args.output_dir, args.epochs)
+    table = write_report(results, args.output_dir, args.epochs, args.task)
     print(table)
     return results
 

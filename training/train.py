@@ -58,12 +58,24 @@ SHOWCASE_INPUTS = {
 CONFIG_FIELDS = {field.name for field in dataclasses.fields(AttnSeq2SeqConfig)}
 TRAINING_FIELDS = {field.name for field in dataclasses.fields(Seq2SeqTrainingArguments)}
 GENERATION_FIELDS = ("length_alpha", "coverage_beta")  # GNMT beam-search scoring of the final test translations
+# The preset each task trains with when --preset is not given: the one measured to learn it (benchmarks/RESULTS.md).
+TASK_PRESETS = {"date": "attention", "addition": "addition", "reverse": "reverse", "translation": "translation"}
+
+
+class NotConvergedError(SystemExit):
+    """The run finished but its validation score is far below what the task's preset is known to reach."""
+
+    def __init__(self, message: str):
+        print(message, file=sys.stderr)
+        super().__init__(3)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=TASKS, default="date")
-    parser.add_argument("--preset", default="attention", help=f"one of {', '.join(available_presets())}")
+    parser.add_argument("--preset", default=None,
+                        help=f"one of {', '.join(available_presets())} (default: the task's own preset, "
+                             + ", ".join(f"{task}: {preset}" for task, preset in TASK_PRESETS.items()) + ")")
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--num-examples", type=int, default=None, help="toy tasks: examples to generate")
     parser.add_argument("--dataset", default=None, help="translation: a local folder/file or a Hub dataset name")
@@ -85,7 +97,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--init-from", default=None, help="fine-tune a trained model: a folder or a Hub id")
     parser.add_argument("--num-heatmaps", type=int, default=3, help="attention heatmaps of test examples")
     parser.add_argument("--hub-model-id", default=None, help="the repo id the model card's usage snippet loads")
-    return parser.parse_args(argv)
+    parser.add_argument("--allow-unconverged", action="store_true",
+                        help="exit 0 even when the validation score is below the task's convergence threshold")
+    args = parser.parse_args(argv)
+    if args.preset is None:
+        args.preset = TASK_PRESETS[args.task]
+    return args
 
 
 def available_presets() -> list[str]:
@@ -98,7 +115,29 @@ def load_preset(name: str) -> dict:
         raise SystemExit(f"Unknown preset {name!r}; expected one of {', '.join(available_presets())}.")
     preset = json.loads(path.read_text())
     return {"model": dict(preset.get("model", {})), "training": dict(preset.get("training", {})),
-            "generation": dict(preset.get("generation", {}))}
+            "generation": dict(preset.get("generation", {})), "data": dict(preset.get("data", {})),
+            "convergence": dict(preset.get("convergence", {}))}
+
+
+def convergence_threshold(task: str) -> dict | None:
+    """`{"metric", "minimum", "hint"}`: the validation score below which a run on `task` has not learned it, stored
+    with the task's own preset (which reaches it); None for tasks without one (translation: BLEU depends on the
+    corpus)."""
+    return load_preset(TASK_PRESETS[task])["convergence"].get(task)
+
+
+def final_validation_score(trainer, metric: str) -> float:
+    """The validation `metric` after the last training step (evaluated now when the last evaluation is older)."""
+    key = f"eval_{metric}"
+    evaluations = [entry for entry in trainer.state.log_history if key in entry]
+    if evaluations and evaluations[-1].get("step") == trainer.state.global_step:
+        return float(evaluations[-1][key])
+    return float(trainer.evaluate()[key])
+
+
+def convergence_note(task: str, score: float, threshold: dict) -> str:
+    return (f"did not converge: {threshold['metric']} {score:.2f}% on validation, below the {threshold['minimum']}% "
+            f"that the {TASK_PRESETS[task]!r} preset reaches on {task}; try {threshold['hint']}")
 
 
 def apply_overrides(preset: dict, overrides: list[str]) -> dict:
@@ -122,7 +161,7 @@ def apply_overrides(preset: dict, overrides: list[str]) -> dict:
     return preset
 
 
-def load_data(args):
+def load_data(args, preset: dict):
     if args.task == "translation":
         if not (args.dataset and args.source_lang and args.target_lang):
             raise SystemExit("--task translation needs --dataset, --source-lang and --target-lang.")
@@ -134,7 +173,9 @@ def load_data(args):
             kwargs["data_files"] = split_files
         data = load_translation(args.dataset, args.source_lang, args.target_lang, **kwargs)
     else:
-        data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
+        data = load_task(args.task, num_examples=preset["data"].get("num_examples") if args.num_examples is None
+                         else args.num_examples,
+                         seed=args.seed)
     if args.max_train_examples:
         data["train"] = data["train"].select(range(min(args.max_train_examples, len(data["train"]))))
     test_split = args.test_split or "test"
@@ -319,7 +360,7 @@ def main(argv: list[str] | None = None) -> dict:
     tokenizer_dir = output_dir / "tokenizer"
     output_dir.mkdir(parents=True, exist_ok=True)
 
-    data, test_split = load_data(args)
+    data, test_split = load_data(args, preset)
     tokenizer = build_tokenizer(args, data, tokenizer_dir)
     model = build_model(args, preset, tokenizer)
     tokenized = tokenize(data, tokenizer, args.max_source_length, args.max_target_length)
@@ -354,6 +395,12 @@ def main(argv: list[str] | None = None) -> dict:
         logger.info("resuming from %s", resume_from)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     train_seconds = time.perf_counter() - started
+    threshold = convergence_threshold(args.task)
+    unconverged = None
+    if threshold is not None:
+        validation_score = final_validation_score(trainer, threshold["metric"])
+        if validation_score < threshold["minimum"]:
+            unconverged = convergence_note(args.task, validation_score, threshold)
 
     if args.task == "translation":
         model.generation_config = generation_config_for(model.config, max_new_tokens=max_new_tokens,
@@ -373,6 +420,7 @@ def main(argv: list[str] | None = None) -> dict:
         "test_split": test_split,
         **({"source_lang": args.source_lang, "target_lang": args.target_lang} if args.task == "translation" else {}),
         **{key: value for key, value in test_metrics.items() if key.startswith("test_")},
+        **({"did_not_converge": unconverged} if unconverged else {}),
     }
     if not trainer.is_world_process_zero():
         return metrics  # under torchrun, one process writes the folder and prints
@@ -411,6 +459,7 @@ def main(argv: list[str] | None = None) -> dict:
             training_details=f"{parameters:,} parameters; trained in {train_seconds:.0f} s on "
                              f"{torch.get_num_threads()} CPU threads; test split `{test_split}`.",
             results_notes=translation_notes(metrics, num_beams, preset) if args.task == "translation" else "",
+            warning=f"This run {unconverged}." if unconverged else "",
         )
         card.save(folder / "README.md")
 
@@ -422,6 +471,12 @@ def main(argv: list[str] | None = None) -> dict:
     for source, prediction in metrics["examples"].items():
         print(f"  {source!r:>34} -> {prediction}")
     print(f"saved {model_dir} (heatmap: {model_dir / 'attention_0.png'}) in {total_seconds:.0f} s total")
+    if unconverged:
+        banner = "!" * 80
+        message = f"{banner}\nWARNING: {args.preset} on {args.task} {unconverged}\n{banner}"
+        if not args.allow_unconverged:
+            raise NotConvergedError(message + "\n(exit status 3; pass --allow-unconverged to exit 0)")
+        print(message)
     return metrics
 
 
