@@ -25,7 +25,8 @@ AttnSeq2SeqConfig.register_for_auto_class()
 AttnSeq2SeqModel.register_for_auto_class("AutoModel")
 AttnSeq2SeqForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
 
-# pipeline("seq2seq-generation", model=...) with the package installed, no trust_remote_code needed.
+# pipeline("seq2seq-generation", model=...) with the package installed, no trust_remote_code needed. ("translation",
+# which transformers 5 removed and refuses as a registered task, comes through the config's `custom_pipelines`.)
 if TASK_NAME not in PIPELINE_REGISTRY.get_supported_tasks():
     PIPELINE_REGISTRY.register_pipeline(
         TASK_NAME, pipeline_class=Seq2SeqGenerationPipeline, pt_model=AutoModelForSeq2SeqLM, type="text"

@@ -6,6 +6,15 @@ from transformers import PreTrainedConfig
 ATTENTION_TYPES = ("dot", "general", "additive", "none")
 BIDIRECTIONAL_MERGES = ("concat", "sum", "mean")
 ATTENTION_LAYERS = ("top", "bottom")
+# Every saved model exposes its pipeline as "translation" (removed from transformers 5) through remote code; the
+# pipeline file travels with the model code.
+CUSTOM_PIPELINES = {
+    "translation": {
+        "impl": "pipeline_attn_seq2seq.Seq2SeqGenerationPipeline",
+        "pt": ["AutoModelForSeq2SeqLM"],
+        "type": "text",
+    }
+}
 
 
 def _choice(name: str, value, valid: tuple[str, ...]) -> None:
@@ -104,6 +113,8 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
     def __post_init__(self, **kwargs):
         self.validate_options()
         super().__post_init__(**kwargs)
+        if not getattr(self, "custom_pipelines", None):
+            self.custom_pipelines = CUSTOM_PIPELINES
 
     def validate_options(self) -> None:
         """Raise `ValueError` naming the option for every bad value or impossible combination."""

@@ -9,18 +9,6 @@ from pathlib import Path
 
 from transformers import GenerationConfig
 
-from . import pipeline_attn_seq2seq
-
-
-# Saved models expose the pipeline as "translation" (removed from transformers 5) through remote code.
-HUB_PIPELINES = {
-    "translation": {
-        "impl": "pipeline_attn_seq2seq.Seq2SeqGenerationPipeline",
-        "pt": ["AutoModelForSeq2SeqLM"],
-        "type": "text",
-    }
-}
-
 
 def generation_config_for(model_config, num_beams: int = 1, **settings) -> GenerationConfig:
     """A generation config holding only what is set here (a full dump would pin `max_length=20`)."""
@@ -54,9 +42,7 @@ def write_model_folder(
     try:
         if generation_config is not None:
             model.generation_config = generation_config
-        model.config.custom_pipelines = HUB_PIPELINES
-        model.save_pretrained(staging)
-        shutil.copy(pipeline_attn_seq2seq.__file__, staging / Path(pipeline_attn_seq2seq.__file__).name)
+        model.save_pretrained(staging)  # with the model and config code, the pipeline code it imports
         tokenizer.save_pretrained(staging)
         if metrics is not None:
             (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -104,4 +90,4 @@ def push_folder(folder: str | Path, repo_id: str, token: str | None = None, priv
     return str(getattr(commit, "commit_url", commit))
 
 
-__all__ = ["HUB_PIPELINES", "folder_listing", "generation_config_for", "push_folder", "write_model_folder"]
+__all__ = ["folder_listing", "generation_config_for", "push_folder", "write_model_folder"]

@@ -25,6 +25,11 @@ from transformers.modeling_utils import PreTrainedModel
 
 from .configuration_attn_seq2seq import AttnSeq2SeqConfig
 
+# Imported so that the pipeline file travels with the model: transformers copies a model file's relative imports on
+# `save_pretrained` and fetches them with remote code, so a re-saved or fine-tuned model keeps the pipeline that its
+# config's `custom_pipelines` names.
+from .pipeline_attn_seq2seq import Seq2SeqGenerationPipeline  # noqa: F401
+
 
 # The output field that holds the decoder state: transformers 5.24 renamed it from `past_key_values` to `cache` (and
 # warns when the old name is used).

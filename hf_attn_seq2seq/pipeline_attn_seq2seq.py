@@ -64,21 +64,32 @@ class Seq2SeqGenerationPipeline(Pipeline):
         return preprocess_params, forward_params, postprocess_params
 
     def __call__(self, inputs, **kwargs):
-        texts = inputs if isinstance(inputs, (list, tuple)) else [inputs]
-        for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                where = f"item {index} of the input list" if isinstance(inputs, (list, tuple)) else "the input"
-                raise TypeError(f"{type(self).__name__} takes a string or a list of strings; {where} is "
-                                f"{type(text).__name__}.")
-            if not text.strip():
-                raise ValueError(f"Input {index} is empty; give at least one character to generate from.")
+        """`inputs`: a string, a list of strings, or an iterable of strings (a generator, a `KeyDataset` over a
+        `datasets.Dataset` column), for which the results come back as an iterator, as in every transformers
+        pipeline."""
+        if isinstance(inputs, (list, tuple)):
+            if not inputs:
+                return []  # transformers' own __call__ reads inputs[0]
+            for index, text in enumerate(inputs):
+                self._check_text(text, f"item {index} of the input list", index)
+        elif isinstance(inputs, (str, dict)) or not (hasattr(inputs, "__iter__") or hasattr(inputs, "__getitem__")):
+            self._check_text(inputs, "the input", 0)
+        # streamed items (generators, datasets) are checked one by one in `preprocess`
         result = super().__call__(inputs, **kwargs)
         # as in transformers 4: a list of inputs with one result each gives a flat list of dicts
         if isinstance(inputs, (list, tuple)) and all(len(item) == 1 for item in result):
             return [item[0] for item in result]
         return result
 
+    def _check_text(self, text, where: str, index: int) -> None:
+        if not isinstance(text, str):
+            raise TypeError(f"{type(self).__name__} takes a string or a list of strings; {where} is "
+                            f"{type(text).__name__}.")
+        if not text.strip():
+            raise ValueError(f"Input {index} is empty; give at least one character to generate from.")
+
     def preprocess(self, text: str, truncation: bool = True):
+        self._check_text(text, "an input", 0)
         return self.tokenizer(text, return_tensors="pt", truncation=truncation)
 
     def _forward(self, model_inputs, return_attentions: bool = False, **generate_kwargs):

@@ -188,3 +188,60 @@ def test_reversed_source_travels_with_the_model_to_a_fresh_process(tmp_path):
     result = fresh_process(script, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_a_resaved_remote_code_model_keeps_its_translation_pipeline(exported, tmp_path):
+    resaved = tmp_path / "resaved"
+    script = f"""
+        import json, sys
+        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
+        model = AutoModelForSeq2SeqLM.from_pretrained({str(exported)!r}, trust_remote_code=True)
+        tokenizer = AutoTokenizer.from_pretrained({str(exported)!r}, trust_remote_code=True)
+        model.save_pretrained({str(resaved)!r})
+        tokenizer.save_pretrained({str(resaved)!r})
+        translator = pipeline("translation", model={str(resaved)!r}, trust_remote_code=True)
+        assert "hf_attn_seq2seq" not in sys.modules
+        print(json.dumps([r["translation_text"] for r in translator({SOURCES!r})]))
+    """
+    result = fresh_process(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (resaved / "pipeline_attn_seq2seq.py").read_text() == (exported / "pipeline_attn_seq2seq.py").read_text()
+    expected = [r["generated_text"] for r in pipeline(TASK_NAME, model=str(exported))(SOURCES)]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
+
+
+def test_the_package_model_saved_anywhere_brings_the_pipeline_file(exported, tmp_path):
+    AutoModelForSeq2SeqLM.from_pretrained(exported).save_pretrained(tmp_path / "copy")
+    assert (tmp_path / "copy" / "pipeline_attn_seq2seq.py").is_file()
+
+
+def test_pipeline_takes_strings_lists_generators_and_dataset_columns(exported):
+    from datasets import Dataset
+    from transformers.pipelines.pt_utils import KeyDataset
+
+    generator = pipeline(TASK_NAME, model=str(exported))
+    expected = [generator(source)[0] for source in SOURCES]
+    assert generator([]) == []
+    assert generator(SOURCES, batch_size=2) == expected
+    streamed = generator((source for source in SOURCES), batch_size=2)
+    assert [result[0] for result in streamed] == expected
+    dataset = Dataset.from_dict({"text": SOURCES})
+    from_dataset = list(generator(KeyDataset(dataset, "text"), batch_size=2))
+    assert [result[0] for result in from_dataset] == expected
+
+
+def test_pipeline_from_a_model_object_with_the_package_imported(exported):
+    model = AutoModelForSeq2SeqLM.from_pretrained(exported)
+    tokenizer = AutoTokenizer.from_pretrained(exported)
+    by_folder = pipeline(TASK_NAME, model=str(exported))(SOURCES)
+    assert pipeline(TASK_NAME, model=model, tokenizer=tokenizer)(SOURCES) == by_folder
+    # every config declares the translation pipeline, which saved folders load with trust_remote_code
+    assert model.config.custom_pipelines["translation"]["impl"] == "pipeline_attn_seq2seq.Seq2SeqGenerationPipeline"
+
+
+def test_streamed_bad_items_get_the_clear_errors(exported):
+    generator = pipeline(TASK_NAME, model=str(exported))
+    with pytest.raises(ValueError, match="is empty"):
+        list(generator(text for text in ["ok", "  "]))
+    with pytest.raises(TypeError, match="takes a string or a list of strings; an input is int"):
+        list(generator(text for text in ["ok", 7]))
