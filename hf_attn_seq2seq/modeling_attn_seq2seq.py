@@ -4,7 +4,6 @@ Reading order: helpers, attention, the recurrent cache, the pre-trained base, en
 generation head. Tensor comments use `batch`, `src_len`, `tgt_len`, `H` (hidden_size) and `E` (embedding_size).
 """
 
-import contextlib
 import math
 import os
 import shutil
@@ -55,6 +54,12 @@ def _check_token_ids(token_ids: torch.Tensor, vocab_size: int, name: str) -> Non
             f"{name} holds token id {high if high >= vocab_size else low}, outside the model's vocabulary "
             f"[0, {vocab_size}). Does the tokenizer match the model (len(tokenizer) vs config.vocab_size)?"
         )
+
+
+def _check_embeddings(embeddings: torch.Tensor, embedding_size: int, name: str) -> None:
+    if embeddings.dim() != 3 or embeddings.shape[-1] != embedding_size or 0 in embeddings.shape[:2]:
+        raise ValueError(f"{name} must have shape (batch_size, sequence_length, embedding_size={embedding_size}) "
+                         f"with at least one position, got {tuple(embeddings.shape)}.")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -252,7 +257,7 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
     config: AttnSeq2SeqConfig
     base_model_prefix = "model"
     main_input_name = "input_ids"
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True
     _is_stateful = True
 
     @classmethod
@@ -309,6 +314,28 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
             shutil.rmtree(staging, ignore_errors=True)
         return result
 
+    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
+                                mean_resizing: bool = True) -> nn.Embedding:
+        """`PreTrainedModel.resize_token_embeddings`, which resizes the encoder embeddings and the output layer, plus
+        the decoder's own embedding table (new rows start at the mean of the old ones, as new output rows do with
+        `mean_resizing`, else from the model's initialization)."""
+        embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        decoder = self.base_model.decoder
+        old, size = decoder.embed_tokens, embeddings.weight.shape[0]
+        if old.num_embeddings != size:
+            new = nn.Embedding(size, old.embedding_dim, padding_idx=old.padding_idx, device=old.weight.device,
+                               dtype=old.weight.dtype)
+            self._init_weights(new)
+            kept = min(size, old.num_embeddings)
+            with torch.no_grad():
+                new.weight[:kept] = old.weight[:kept]
+                if mean_resizing and size > kept:
+                    new.weight[kept:] = old.weight.mean(dim=0)
+            new.requires_grad_(old.weight.requires_grad)
+            decoder.embed_tokens = new
+            self.tie_weights()
+        return embeddings
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         # Uniform ±init_range for embeddings and linear layers (Luong et al. 2015), PyTorch's own LSTM range
@@ -350,6 +377,25 @@ def _merge_directions(forward: torch.Tensor, backward: torch.Tensor, merge: str)
     return (forward + backward) / 2
 
 
+def _run_lstm(owner: nn.Module, lstm: nn.LSTM, layer_input: torch.Tensor, initial=None, lengths=None):
+    """`lstm(layer_input, initial)` as `(output, h_n, c_n)`, over packed sequences when `lengths` (on the CPU) are
+    given. Under gradient checkpointing (set on `owner` by `model.gradient_checkpointing_enable()`) the layer's
+    activations are recomputed in the backward pass."""
+
+    def run(layer_input, *initial):
+        if lengths is None:
+            output, (h_n, c_n) = lstm(layer_input, initial or None)
+            return output, h_n, c_n
+        packed = pack_padded_sequence(layer_input, lengths, batch_first=True, enforce_sorted=False)
+        packed_output, (h_n, c_n) = lstm(packed, initial or None)
+        output, _ = pad_packed_sequence(packed_output, batch_first=True, total_length=layer_input.shape[1])
+        return output, h_n, c_n
+
+    initial = () if initial is None else tuple(initial)
+    if owner.gradient_checkpointing and owner.training and torch.is_grad_enabled():
+        return owner._gradient_checkpointing_func(run, layer_input, *initial)
+    return run(layer_input, *initial)
+
 def _lstm_reading_order(source_mask: torch.Tensor, lengths: torch.Tensor, reverse: bool) -> torch.Tensor:
     """`(batch, src_len)` positions in the order the encoder LSTMs read them: each row's real tokens first (last to
     first when `reverse`), then its padding."""
@@ -380,6 +426,7 @@ class AttnSeq2SeqEncoder(nn.Module):
     def __init__(self, config: AttnSeq2SeqConfig):
         super().__init__()
         self.config = config
+        self.gradient_checkpointing = False  # per LSTM layer; set by `gradient_checkpointing_enable()`
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         self.dropout = nn.Dropout(config.dropout)
         layers = []
@@ -408,15 +455,28 @@ class AttnSeq2SeqEncoder(nn.Module):
 
     def forward(
         self,
-        input_ids: torch.LongTensor,
+        input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        inputs_embeds: torch.Tensor | None = None,
         **kwargs,
     ) -> AttnSeq2SeqEncoderOutput:
-        _check_token_ids(input_ids, self.config.vocab_size, "input_ids")
-        source_mask = self.source_mask(input_ids, attention_mask)
-        batch_size, src_len = input_ids.shape
+        """`input_ids` `(batch_size, src_len)`, or `inputs_embeds` `(batch_size, src_len, embedding_size)` in their
+        place (then padding is known only from `attention_mask`)."""
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if (input_ids is None) == (inputs_embeds is None):
+            raise ValueError("Give exactly one of input_ids and inputs_embeds to the encoder.")
+        if inputs_embeds is not None:
+            _check_embeddings(inputs_embeds, self.config.embedding_size, "inputs_embeds")
+            if attention_mask is None:
+                attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
+            source_mask = self.source_mask(attention_mask, attention_mask)
+        else:
+            _check_token_ids(input_ids, self.config.vocab_size, "input_ids")
+            source_mask = self.source_mask(input_ids, attention_mask)
+        batch_size, src_len = source_mask.shape
         lengths = source_mask.sum(dim=1)
         empty_rows = (lengths == 0).nonzero().flatten().tolist()
         if empty_rows:
@@ -428,7 +488,7 @@ class AttnSeq2SeqEncoder(nn.Module):
                 f"Source of {int(lengths.max())} tokens is longer than max_source_length="
                 f"{self.config.max_source_length}; truncate it (tokenizer(..., truncation=True))."
             )
-        positions = torch.arange(src_len, device=input_ids.device)
+        positions = torch.arange(src_len, device=source_mask.device)
         right_padded = torch.equal(source_mask, positions[None, :] < lengths[:, None])
         # The LSTMs read each row's real tokens from the front: reversed when the config says so (Sutskever et al.
         # 2014), and gathered there from wherever the mask puts them (left padding). Every output goes back to the
@@ -439,18 +499,13 @@ class AttnSeq2SeqEncoder(nn.Module):
         lengths_cpu = lengths.cpu()
         is_padded = bool((lengths_cpu < src_len).any())
 
-        embedded = self.embed_tokens(input_ids)  # batch x src_len x E
+        embedded = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # batch x src_len x E
         all_hidden_states = (embedded,) if output_hidden_states else None
         hidden = embedded if order is None else _gather_positions(embedded, order)
         final_hidden, final_cell = [], []
         for index, lstm in enumerate(self.layers):
             layer_input = self.dropout(hidden)
-            if is_padded:
-                packed = pack_padded_sequence(layer_input, lengths_cpu, batch_first=True, enforce_sorted=False)
-                packed_output, (h_n, c_n) = lstm(packed)
-                output, _ = pad_packed_sequence(packed_output, batch_first=True, total_length=src_len)
-            else:
-                output, (h_n, c_n) = lstm(layer_input)
+            output, h_n, c_n = _run_lstm(self, lstm, layer_input, lengths=lengths_cpu if is_padded else None)
             # output: batch x src_len x (directions * direction_size); h_n, c_n: directions x batch x direction_size
             if lstm.bidirectional:
                 merge = self.config.bidirectional_merge
@@ -483,22 +538,6 @@ class AttnSeq2SeqEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 
 
-# Small-batch LSTM steps on CPU run faster without oneDNN (measured in benchmarks/RESULTS.md: 250 vs 470 us per step
-# at batch 1, 450 vs 580 at 16); from batch 64 up oneDNN is faster.
-ONEDNN_OFF_MAX_BATCH = 32
-
-
-@contextlib.contextmanager
-def _onednn_disabled():
-    # the flag is a process-wide switch that changes speed only, never results beyond float rounding
-    previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = previous
-
-
 class AttnSeq2SeqDecoder(nn.Module):
     """Embedding, an LSTM stack and attention; returns the features `[c; h]` (plus the peeky state) per position.
 
@@ -509,6 +548,7 @@ class AttnSeq2SeqDecoder(nn.Module):
     def __init__(self, config: AttnSeq2SeqConfig):
         super().__init__()
         self.config = config
+        self.gradient_checkpointing = False  # per LSTM layer; set by `gradient_checkpointing_enable()`
         hidden_size = config.hidden_size
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         self.dropout = nn.Dropout(config.dropout)
@@ -542,16 +582,19 @@ class AttnSeq2SeqDecoder(nn.Module):
         return AttnSeq2SeqCache(hidden, cell, attentional_vector, source_keys)
 
     def _run_layers(self, bottom_input, state: AttnSeq2SeqCache, encoder_states, source_mask):
-        """One pass of the LSTM stack and attention over `tgt_len` positions (all of them, or one step)."""
+        """One pass of the LSTM stack and attention over `tgt_len` positions (all of them, or one step).
+
+        Returns the top layer's output, the context and weights (None without attention) and every layer's output.
+        """
         hidden = bottom_input  # batch x tgt_len x input size of layer 0
         context = weights = None
-        new_hidden, new_cell = [], []
+        new_hidden, new_cell, layer_outputs = [], [], []
         for index, lstm in enumerate(self.layers):
             layer_input = hidden
             if index > 0 and self.attends_from_bottom:
                 layer_input = torch.cat([hidden, context], dim=-1)
             initial = (state.hidden_state[:, index][None].contiguous(), state.cell_state[:, index][None].contiguous())
-            output, (h_n, c_n) = lstm(self.dropout(layer_input), initial)  # output: batch x tgt_len x H
+            output, h_n, c_n = _run_lstm(self, lstm, self.dropout(layer_input), initial)  # output: batch x tgt x H
             if self.config.residual and index > 0:
                 output = output + hidden
             if index == 0 and self.attends_from_bottom:
@@ -559,65 +602,69 @@ class AttnSeq2SeqDecoder(nn.Module):
             hidden = output
             new_hidden.append(h_n[0])
             new_cell.append(c_n[0])
+            layer_outputs.append(output)
         if self.attention is not None and not self.attends_from_bottom:
             context, weights = self.attention(hidden, state.source_keys, encoder_states, source_mask)
         state.hidden_state = torch.stack(new_hidden, dim=1)  # batch x decoder_layers x H
         state.cell_state = torch.stack(new_cell, dim=1)
-        return hidden, context, weights
+        return hidden, context, weights, layer_outputs
 
     def _forward_step(self, embedded_step, state, encoder_states, source_mask):
         """Input feeding: one position, with the previous attentional vector appended to the bottom input."""
         bottom_input = torch.cat([embedded_step, state.attentional_vector[:, None]], dim=-1)
-        hidden, context, weights = self._run_layers(bottom_input, state, encoder_states, source_mask)
+        hidden, context, weights, layer_outputs = self._run_layers(bottom_input, state, encoder_states, source_mask)
         state.attentional_vector = torch.cat([context, hidden], dim=-1)[:, 0]  # batch x 2H
-        return hidden, context, weights
+        return hidden, context, weights, layer_outputs
 
     def forward(
         self,
-        input_ids: torch.LongTensor,
+        input_ids: torch.LongTensor | None,
         encoder_states: torch.Tensor,
         source_mask: torch.Tensor,
         peeky_state: torch.Tensor,
         state: AttnSeq2SeqCache,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        inputs_embeds: torch.Tensor | None = None,
+        output_hidden_states: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
         """
         Args:
-            input_ids: `(batch_size, tgt_len)` decoder inputs.
+            input_ids: `(batch_size, tgt_len)` decoder inputs, or None when `inputs_embeds` are given.
             encoder_states: `(batch_size, src_len, H)`, the encoder's `hs`.
             source_mask: `(batch_size, src_len)` bool, True at real source tokens.
             peeky_state: `(batch_size, H)`, the encoder's final top-layer state.
             state: the recurrent state to start from; updated in place.
+            inputs_embeds: `(batch_size, tgt_len, E)`, used instead of looking up `input_ids`.
+            output_hidden_states: also return the embeddings and every layer's output.
 
         Returns:
-            features `(batch_size, tgt_len, decoder_feature_size)` and attention weights
-            `(batch_size, tgt_len, src_len)` (None without attention).
+            features `(batch_size, tgt_len, decoder_feature_size)`, attention weights `(batch_size, tgt_len,
+            src_len)` (None without attention) and, when asked for, the hidden states `(embeddings, layer 1, ...)`,
+            each `(batch_size, tgt_len, ...)`.
         """
-        small_cpu_inference = input_ids.device.type == "cpu" and input_ids.shape[0] <= ONEDNN_OFF_MAX_BATCH
-        if small_cpu_inference and not torch.is_grad_enabled():
-            with _onednn_disabled():
-                return self._forward(input_ids, encoder_states, source_mask, peeky_state, state)
-        return self._forward(input_ids, encoder_states, source_mask, peeky_state, state)
-
-    def _forward(self, input_ids, encoder_states, source_mask, peeky_state, state):
-        embedded = self.embed_tokens(input_ids)  # batch x tgt_len x E
+        embedded = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # batch x tgt_len x E
+        tgt_len = embedded.shape[1]
+        bottom_input = embedded
         if self.config.peeky:
-            embedded = torch.cat([embedded, peeky_state[:, None].expand(-1, input_ids.shape[1], -1)], dim=-1)
+            bottom_input = torch.cat([embedded, peeky_state[:, None].expand(-1, tgt_len, -1)], dim=-1)
         if self.config.input_feeding:
             steps = [
-                self._forward_step(embedded[:, t : t + 1], state, encoder_states, source_mask)
-                for t in range(input_ids.shape[1])
+                self._forward_step(bottom_input[:, t : t + 1], state, encoder_states, source_mask)
+                for t in range(tgt_len)
             ]
             hidden = torch.cat([step[0] for step in steps], dim=1)
             context = torch.cat([step[1] for step in steps], dim=1)
             weights = torch.cat([step[2] for step in steps], dim=1)
+            layer_outputs = [torch.cat(outputs, dim=1) for outputs in zip(*(step[3] for step in steps))]
         else:
-            hidden, context, weights = self._run_layers(embedded, state, encoder_states, source_mask)
-        state.seen_tokens += input_ids.shape[1]
+            hidden, context, weights, layer_outputs = self._run_layers(bottom_input, state, encoder_states,
+                                                                       source_mask)
+        state.seen_tokens += tgt_len
 
         features = [hidden] if context is None else [context, hidden]  # the seed's [c; h]
         if self.config.peeky:
-            features.append(peeky_state[:, None].expand(-1, input_ids.shape[1], -1))
-        return torch.cat(features, dim=-1), weights
+            features.append(peeky_state[:, None].expand(-1, tgt_len, -1))
+        hidden_states = (embedded, *layer_outputs) if output_hidden_states else None
+        return torch.cat(features, dim=-1), weights, hidden_states
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -745,8 +792,12 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.encoder.embed_tokens = value
 
-    def get_encoder(self) -> AttnSeq2SeqEncoder:
+    def get_encoder(self, modality: str | None = None) -> AttnSeq2SeqEncoder:
+        """The text encoder (`modality` is accepted as in `PreTrainedModel.get_encoder`; text is the only one)."""
         return self.encoder
+
+    def get_decoder(self) -> "AttnSeq2SeqDecoder":
+        return self.decoder
 
     def forward(
         self,
@@ -756,6 +807,8 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: AttnSeq2SeqEncoderOutput | tuple | None = None,
         past_key_values: AttnSeq2SeqCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
@@ -766,40 +819,50 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
         r"""
         decoder_attention_mask is accepted for API compatibility and unused: the decoder is causal, so padding at the
         end of a target never reaches the positions before it. The decoder state comes as `past_key_values` or, under
-        the name transformers 5.24 gives it, `cache`.
+        the name transformers 5.24 gives it, `cache`. `inputs_embeds` / `decoder_inputs_embeds` replace the embedding
+        lookups of `input_ids` / `decoder_input_ids` (give one of each pair).
 
-        Returns `Seq2SeqModelOutput` with `last_hidden_state` of shape `(batch_size, tgt_len, decoder_feature_size)`
-        and `cross_attentions`, when asked for, a one-tuple of `(batch_size, 1, tgt_len, src_len)` weights.
+        Returns `Seq2SeqModelOutput` with `last_hidden_state` of shape `(batch_size, tgt_len, decoder_feature_size)`;
+        `cross_attentions`, when asked for, a one-tuple of `(batch_size, 1, tgt_len, src_len)` weights; and the
+        encoder's and decoder's hidden states (embeddings, then every layer) with `output_hidden_states`.
         """
         use_cache = self.config.use_cache if use_cache is None else use_cache
         return_dict = self.config.return_dict if return_dict is None else return_dict
-        features, weights, state, encoder_outputs = self._encode_and_decode(
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else \
+            output_hidden_states
+        features, weights, state, encoder_outputs, decoder_hidden_states = self._encode_and_decode(
             input_ids, attention_mask, decoder_input_ids, encoder_outputs, _given_state(past_key_values, cache),
-            output_hidden_states,
+            output_hidden_states, inputs_embeds, decoder_inputs_embeds,
         )
-        cross_attentions = (weights[:, None],) if output_attentions and weights is not None else None
         output = Seq2SeqModelOutput(
             last_hidden_state=features,
             **{CACHE_FIELD: state if use_cache else None},
-            cross_attentions=cross_attentions,
+            decoder_hidden_states=decoder_hidden_states,
+            cross_attentions=(weights[:, None],) if output_attentions and weights is not None else None,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
             encoder_hidden_states=encoder_outputs.hidden_states,
         )
         return output if return_dict else output.to_tuple()
 
     def _encode_and_decode(self, input_ids, attention_mask, decoder_input_ids, encoder_outputs, past_key_values,
-                           output_hidden_states):
+                           output_hidden_states=False, inputs_embeds=None, decoder_inputs_embeds=None):
         """Encode (unless `encoder_outputs` is given) and run the decoder from its state.
 
-        Returns `(features, attention weights or None, state, encoder_outputs)`: a plain tuple, as this runs once per
-        generated token and output dataclasses cost as much as a small LSTM step.
+        Returns `(features, attention weights or None, state, encoder_outputs, decoder hidden states or None)`: a
+        plain tuple, as this runs once per generated token and output dataclasses cost as much as a small LSTM step.
         """
-        if decoder_input_ids is None:
+        if decoder_input_ids is not None and decoder_inputs_embeds is not None:
+            raise ValueError("Give decoder_input_ids or decoder_inputs_embeds, not both.")
+        if decoder_input_ids is None and decoder_inputs_embeds is None:
             raise ValueError("decoder_input_ids (or labels, for the generation head) are required.")
         if encoder_outputs is None:
-            if input_ids is None:
-                raise ValueError("Give input_ids or encoder_outputs.")
-            encoder_outputs = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states)
+            if input_ids is not None and inputs_embeds is not None:
+                raise ValueError("Give input_ids or inputs_embeds, not both.")
+            if input_ids is None and inputs_embeds is None:
+                raise ValueError("Give input_ids, inputs_embeds or encoder_outputs.")
+            encoder_outputs = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states,
+                                           inputs_embeds=inputs_embeds)
         else:
             encoder_outputs = _as_encoder_output(encoder_outputs)
         encoder_states = encoder_outputs.last_hidden_state  # batch x src_len x H
@@ -810,16 +873,22 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
         else:
             source_mask = torch.ones(encoder_states.shape[:2], dtype=torch.bool, device=encoder_states.device)
 
+        if decoder_inputs_embeds is not None:
+            _check_embeddings(decoder_inputs_embeds, self.config.embedding_size, "decoder_inputs_embeds")
         if past_key_values is None:
-            _check_token_ids(decoder_input_ids, self.config.vocab_size, "decoder_input_ids")
+            if decoder_input_ids is not None:
+                _check_token_ids(decoder_input_ids, self.config.vocab_size, "decoder_input_ids")
             attention = self.decoder.attention
             source_keys = None if attention is None else attention.project_keys(encoder_states)  # once per source
             state = self.decoder.initial_state(encoder_outputs, source_keys)
         else:
             state = past_key_values
         peeky_state = encoder_outputs.final_hidden_state[:, -1]  # batch x H
-        features, weights = self.decoder(decoder_input_ids, encoder_states, source_mask, peeky_state, state)
-        return features, weights, state, encoder_outputs
+        features, weights, decoder_hidden_states = self.decoder(
+            decoder_input_ids, encoder_states, source_mask, peeky_state, state, decoder_inputs_embeds,
+            output_hidden_states,
+        )
+        return features, weights, state, encoder_outputs, decoder_hidden_states
 
 
 class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, GenerationMixin):
@@ -839,8 +908,12 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         self.dropout = nn.Dropout(config.dropout)
         self.post_init()
 
-    def get_encoder(self) -> AttnSeq2SeqEncoder:
+    def get_encoder(self, modality: str | None = None) -> AttnSeq2SeqEncoder:
+        """The text encoder (`modality` is accepted as in `PreTrainedModel.get_encoder`; text is the only one)."""
         return self.model.encoder
+
+    def get_decoder(self) -> "AttnSeq2SeqDecoder":
+        return self.model.decoder
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.model.encoder.embed_tokens
@@ -872,19 +945,42 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         cache: AttnSeq2SeqCache | None = None,
         **kwargs,
     ) -> dict:
+        """The decoder tokens the state has not seen yet, and the state; every other model keyword (e.g.
+        `decoder_attention_mask`, custom ones) is forwarded as transformers' own implementation does.
+
+        A state passed back into `generate` (with `decoder_input_ids` holding the sequences it was returned with)
+        continues where it stopped: its `get_seq_length()` tokens are not read again. A state made for `batch` rows
+        serves `batch * num_beams` rows by repeating each row.
+        """
         # The generic version builds position ids and 4-D masks and inspects `forward`'s signature at every step
         # (about as long as the LSTM step itself); a recurrent decoder needs only its new token(s) and its state.
-        if next_sequence_length is not None:
+        state = _given_state(past_key_values, cache)
+        if state is not None:
+            seen = state.get_seq_length()
+            if seen >= input_ids.shape[1]:
+                raise ValueError(f"The decoder state has read {seen} tokens but decoder_input_ids holds "
+                                 f"{input_ids.shape[1]}: pass the sequences it was returned with.")
+            if state.batch_size != input_ids.shape[0]:
+                if input_ids.shape[0] % state.batch_size:
+                    raise ValueError(f"The decoder state holds {state.batch_size} rows, which cannot serve "
+                                     f"{input_ids.shape[0]} sequences.")
+                state.batch_repeat_interleave(input_ids.shape[0] // state.batch_size)
+            input_ids = input_ids[:, seen:]
+        elif next_sequence_length is not None:
             input_ids = input_ids[:, -next_sequence_length:]
-        return {
+        model_inputs = {
             "decoder_input_ids": input_ids,
-            "past_key_values": _given_state(past_key_values, cache),
+            "past_key_values": state,
             "attention_mask": attention_mask,
             "encoder_outputs": encoder_outputs,
             "use_cache": use_cache,
             "output_attentions": output_attentions,
             "output_hidden_states": output_hidden_states,
         }
+        for key, value in kwargs.items():
+            model_inputs.setdefault(key, value)
+        model_inputs.pop("labels", None)  # Seq2SeqTrainer leaves them among the inputs it generates from
+        return model_inputs
 
     def set_output_embeddings(self, value: nn.Linear) -> None:
         self.lm_head = value
@@ -933,7 +1029,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
             pad = torch.tensor(pad_token_id, device=device)
             unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=device)
         for _ in range(max_new_tokens):
-            features, _, state, _ = self.model._encode_and_decode(None, None, token, encoder_outputs, state, False)
+            features, _, state, _, _ = self.model._encode_and_decode(None, None, token, encoder_outputs, state)
             next_tokens = self._vocabulary_logits(features[:, -1]).argmax(dim=-1)  # batch
             if eos_token_id is not None:
                 next_tokens = torch.where(unfinished, next_tokens, pad)
@@ -957,6 +1053,8 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: AttnSeq2SeqEncoderOutput | tuple | None = None,
         past_key_values: AttnSeq2SeqCache | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        decoder_inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         output_attentions: bool | None = None,
@@ -968,8 +1066,8 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
     ) -> Seq2SeqLMOutput | tuple:
         r"""
         labels (`torch.LongTensor` of shape `(batch_size, tgt_len)`, *optional*):
-            target token ids; -100 marks positions left out of the loss. When `decoder_input_ids` is not given it is
-            `labels` shifted right behind `decoder_start_token_id`.
+            target token ids; -100 marks positions left out of the loss. When neither `decoder_input_ids` nor
+            `decoder_inputs_embeds` is given it is `labels` shifted right behind `decoder_start_token_id`.
         num_items_in_batch (*optional*):
             the number of target tokens in the whole (accumulated) batch, passed by `Trainer`; the loss is the sum
             over this batch divided by it, so gradient accumulation gives the same gradients as one large batch.
@@ -979,18 +1077,21 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         Returns `Seq2SeqLMOutput` with `logits` of shape `(batch_size, tgt_len, vocab_size)`.
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        output_hidden_states = self.config.output_hidden_states if output_hidden_states is None else \
+            output_hidden_states
         if labels is not None:
             if use_cache is None:
                 use_cache = False
-            if decoder_input_ids is None:
+            if decoder_input_ids is None and decoder_inputs_embeds is None:
                 _check_token_ids(labels.masked_fill(labels == -100, 0), self.config.vocab_size, "labels")
                 decoder_input_ids = shift_tokens_right(
                     labels, self.config.pad_token_id, self.config.decoder_start_token_id
                 )
         use_cache = self.config.use_cache if use_cache is None else use_cache
-        features, weights, state, encoder_outputs = self.model._encode_and_decode(
+        features, weights, state, encoder_outputs, decoder_hidden_states = self.model._encode_and_decode(
             input_ids, attention_mask, decoder_input_ids, encoder_outputs, _given_state(past_key_values, cache),
-            output_hidden_states,
+            output_hidden_states, inputs_embeds, decoder_inputs_embeds,
         )
         logits = self._vocabulary_logits(features)  # batch x tgt_len x vocab_size
 
@@ -1007,6 +1108,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
             loss=loss,
             logits=logits,
             **{CACHE_FIELD: state if use_cache else None},
+            decoder_hidden_states=decoder_hidden_states,
             cross_attentions=(weights[:, None],) if output_attentions and weights is not None else None,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
             encoder_hidden_states=encoder_outputs.hidden_states,

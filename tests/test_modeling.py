@@ -192,8 +192,10 @@ def test_decoder_state_is_accepted_as_cache_or_past_key_values():
         fresh = model(encoder_outputs=encoder_outputs, decoder_input_ids=step).logits
     assert torch.equal(by_old_name, by_new_name)
     assert not torch.allclose(by_new_name, fresh)  # the state was used, not a fresh one
-    inputs = model.prepare_inputs_for_generation(step, next_sequence_length=1, cache=getattr(first, CACHE_FIELD))
+    sequences = torch.cat([torch.tensor([[1], [1]]), step], dim=1)  # generate passes every token so far
+    inputs = model.prepare_inputs_for_generation(sequences, next_sequence_length=1, cache=getattr(first, CACHE_FIELD))
     assert inputs["past_key_values"] is getattr(first, CACHE_FIELD)
+    assert torch.equal(inputs["decoder_input_ids"], step)
     with pytest.raises(ValueError, match="not both"):
         model(encoder_outputs=encoder_outputs, decoder_input_ids=step, cache=getattr(first, CACHE_FIELD),
               past_key_values=getattr(first, CACHE_FIELD))
