@@ -336,8 +336,6 @@ def bench_threads(setup: Setup, model) -> dict:
                       use_cache=True)[modeling.CACHE_FIELD]
     step_input = torch.tensor([[5]])
     original_threads = torch.get_num_threads()
-    # measure oneDNN itself: lift the decoder's own small-batch default for the duration
-    default_max_batch, modeling.ONEDNN_OFF_MAX_BATCH = modeling.ONEDNN_OFF_MAX_BATCH, 0
     results = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)
@@ -349,7 +347,6 @@ def bench_threads(setup: Setup, model) -> dict:
             with torch.no_grad(), torch.backends.mkldnn.flags(enabled=onednn):
                 results[f"{threads} thread(s), oneDNN {'on' if onednn else 'off'}"] = median_seconds(step) / 50
     torch.set_num_threads(original_threads)
-    modeling.ONEDNN_OFF_MAX_BATCH = default_max_batch
     return results
 
 
@@ -429,9 +426,9 @@ def write_results(results: dict, command: str) -> str:
         lines += ["## 5. Threads and oneDNN (one decoder step, batch 1)", "", "| setting | µs per step |",
                   "|---|---|"]
         lines += [f"| {setting} | {1e6 * seconds:.0f} |" for setting, seconds in r.items()]
-        lines += ["", f"Fastest: {fastest}. The decoder turns oneDNN off for inference steps at batch ≤ 32 on CPU "
-                  "(a process-wide flag it restores after the step); the thread count is left to the application, "
-                  "as `torch.set_num_threads` is process-wide too.", ""]
+        lines += ["", f"Fastest: {fastest}. Both switches are process-wide, so the model changes neither: an "
+                  "application that serves small batches on CPU sets `torch.backends.mkldnn.enabled = False` and "
+                  "`torch.set_num_threads(...)` itself (README, Performance).", ""]
     translation_path = Path(__file__).with_name("TRANSLATION.json")
     if translation_path.exists():  # recorded from full training runs by benchmarks.translation
         from benchmarks.translation import translation_section

@@ -43,7 +43,15 @@ def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_to
     return shifted.masked_fill(shifted == -100, pad_token_id)
 
 
+def _is_tracing() -> bool:
+    """True while torch.export, torch.compile or torch.jit traces the model. Checks that read tensor values (and
+    packed sequences, which tracing cannot express) are left out of the traced graph; eager calls keep them."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
 def _check_token_ids(token_ids: torch.Tensor, vocab_size: int, name: str) -> None:
+    if _is_tracing():
+        return
     if token_ids.dim() != 2:
         raise ValueError(f"{name} must have shape (batch_size, sequence_length), got {tuple(token_ids.shape)}.")
     if token_ids.shape[0] == 0 or token_ids.shape[1] == 0:
@@ -396,6 +404,38 @@ def _run_lstm(owner: nn.Module, lstm: nn.LSTM, layer_input: torch.Tensor, initia
         return owner._gradient_checkpointing_func(run, layer_input, *initial)
     return run(layer_input, *initial)
 
+def _is_right_padded(source_mask: torch.Tensor, lengths: torch.Tensor) -> bool:
+    positions = torch.arange(source_mask.shape[1], device=source_mask.device)
+    return torch.equal(source_mask, positions[None, :] < lengths[:, None])
+
+
+def _masked_lstm(lstm: nn.LSTM, layer_input: torch.Tensor, mask: torch.Tensor):
+    """One single-layer `lstm` over right-padded rows as a loop of cell steps that keep each row's state once its
+    tokens end: what packed sequences compute, in operations that torch.export can trace (for a fixed source
+    length). Returns `(output, h_n, c_n)` shaped as `nn.LSTM`'s, with zeros at padding."""
+    batch_size, src_len, _ = layer_input.shape
+    outputs, final_hidden, final_cell = [], [], []
+    for suffix in ("", "_reverse") if lstm.bidirectional else ("",):
+        weight_ih, bias_ih = getattr(lstm, f"weight_ih_l0{suffix}"), getattr(lstm, f"bias_ih_l0{suffix}")
+        input_gates = F.linear(layer_input, weight_ih, bias_ih)  # batch x src_len x 4H, every step at once
+        hidden = layer_input.new_zeros(batch_size, lstm.hidden_size)
+        cell = layer_input.new_zeros(batch_size, lstm.hidden_size)
+        steps = [None] * src_len
+        for t in reversed(range(src_len)) if suffix else range(src_len):
+            gates = input_gates[:, t] + F.linear(hidden, getattr(lstm, f"weight_hh_l0{suffix}"),
+                                                 getattr(lstm, f"bias_hh_l0{suffix}"))
+            input_gate, forget_gate, cell_input, output_gate = gates.chunk(4, dim=-1)  # PyTorch's gate order
+            new_cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(input_gate) * torch.tanh(cell_input)
+            new_hidden = torch.sigmoid(output_gate) * torch.tanh(new_cell)
+            real = mask[:, t, None]
+            hidden, cell = torch.where(real, new_hidden, hidden), torch.where(real, new_cell, cell)
+            steps[t] = torch.where(real, new_hidden, torch.zeros_like(new_hidden))
+        outputs.append(torch.stack(steps, dim=1))
+        final_hidden.append(hidden)
+        final_cell.append(cell)
+    return torch.cat(outputs, dim=-1), torch.stack(final_hidden), torch.stack(final_cell)
+
+
 def _lstm_reading_order(source_mask: torch.Tensor, lengths: torch.Tensor, reverse: bool) -> torch.Tensor:
     """`(batch, src_len)` positions in the order the encoder LSTMs read them: each row's real tokens first (last to
     first when `reverse`), then its padding."""
@@ -441,6 +481,18 @@ class AttnSeq2SeqEncoder(nn.Module):
                 layers.append(nn.LSTM(input_size, config.hidden_size, batch_first=True))
         self.layers = nn.ModuleList(layers)
 
+    def _check_lengths(self, lengths: torch.Tensor) -> None:
+        empty_rows = (lengths == 0).nonzero().flatten().tolist()
+        if empty_rows:
+            raise ValueError(
+                f"Source row(s) {empty_rows} have no tokens (all padding); every sequence needs at least one token."
+            )
+        if int(lengths.max()) > self.config.max_source_length:
+            raise ValueError(
+                f"Source of {int(lengths.max())} tokens is longer than max_source_length="
+                f"{self.config.max_source_length}; truncate it (tokenizer(..., truncation=True))."
+            )
+
     def source_mask(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
         """The mask of real tokens (bool), derived from padding when none is given."""
         if attention_mask is None:
@@ -478,26 +530,20 @@ class AttnSeq2SeqEncoder(nn.Module):
             source_mask = self.source_mask(input_ids, attention_mask)
         batch_size, src_len = source_mask.shape
         lengths = source_mask.sum(dim=1)
-        empty_rows = (lengths == 0).nonzero().flatten().tolist()
-        if empty_rows:
-            raise ValueError(
-                f"Source row(s) {empty_rows} have no tokens (all padding); every sequence needs at least one token."
-            )
-        if int(lengths.max()) > self.config.max_source_length:
-            raise ValueError(
-                f"Source of {int(lengths.max())} tokens is longer than max_source_length="
-                f"{self.config.max_source_length}; truncate it (tokenizer(..., truncation=True))."
-            )
-        positions = torch.arange(src_len, device=source_mask.device)
-        right_padded = torch.equal(source_mask, positions[None, :] < lengths[:, None])
+        tracing = _is_tracing()
+        if not tracing:
+            self._check_lengths(lengths)
         # The LSTMs read each row's real tokens from the front: reversed when the config says so (Sutskever et al.
         # 2014), and gathered there from wherever the mask puts them (left padding). Every output goes back to the
         # source's own positions, so attention weights and heatmaps stay in reading order.
         order = None
-        if self.config.reverse_source or not right_padded:
+        if tracing or self.config.reverse_source or not _is_right_padded(source_mask, lengths):
             order = _lstm_reading_order(source_mask, lengths, reverse=self.config.reverse_source)
-        lengths_cpu = lengths.cpu()
-        is_padded = bool((lengths_cpu < src_len).any())
+        lengths_cpu = None if tracing else lengths.cpu()
+        is_padded = not tracing and bool((lengths_cpu < src_len).any())
+        reading_mask = None
+        if tracing:  # real tokens first in every row, as `order` arranges them
+            reading_mask = torch.arange(src_len, device=lengths.device)[None, :] < lengths[:, None]
 
         embedded = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # batch x src_len x E
         all_hidden_states = (embedded,) if output_hidden_states else None
@@ -505,7 +551,10 @@ class AttnSeq2SeqEncoder(nn.Module):
         final_hidden, final_cell = [], []
         for index, lstm in enumerate(self.layers):
             layer_input = self.dropout(hidden)
-            output, h_n, c_n = _run_lstm(self, lstm, layer_input, lengths=lengths_cpu if is_padded else None)
+            if tracing:
+                output, h_n, c_n = _masked_lstm(lstm, layer_input, reading_mask)
+            else:
+                output, h_n, c_n = _run_lstm(self, lstm, layer_input, lengths=lengths_cpu if is_padded else None)
             # output: batch x src_len x (directions * direction_size); h_n, c_n: directions x batch x direction_size
             if lstm.bidirectional:
                 merge = self.config.bidirectional_merge

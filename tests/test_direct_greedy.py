@@ -162,3 +162,33 @@ def test_direct_loop_rejects_bad_input_like_generate():
         model.generate(torch.zeros((1, 0), dtype=torch.long), max_new_tokens=3)
     with pytest.raises(ValueError, match="outside the model's vocabulary"):
         model.generate(torch.tensor([[3, 99]]), max_new_tokens=3)
+
+
+def test_generate_from_threads_changes_no_process_wide_state():
+    import threading
+
+    model = tiny_model(attention="general")
+    input_ids, attention_mask = random_batch([6, 3, 5], seed=31)
+    expected = {beams: model.generate(input_ids, attention_mask=attention_mask, max_new_tokens=6, num_beams=beams)
+                for beams in (1, 2)}
+    flags_before = (torch.backends.mkldnn.enabled, torch.get_num_threads(), torch.is_grad_enabled(),
+                    torch.initial_seed())
+    results, errors = [], []
+
+    def work(num_beams):
+        try:
+            for _ in range(5):
+                results.append((num_beams, model.generate(input_ids, attention_mask=attention_mask,
+                                                          max_new_tokens=6, num_beams=num_beams)))
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(1 + index % 2,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(results) == 20 and all(torch.equal(output, expected[beams]) for beams, output in results)
+    assert (torch.backends.mkldnn.enabled, torch.get_num_threads(), torch.is_grad_enabled(),
+            torch.initial_seed()) == flags_before
