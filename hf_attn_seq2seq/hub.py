@@ -73,10 +73,27 @@ def folder_listing(folder: str | Path) -> list[tuple[str, int]]:
     return sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
 
 
+def upload_contents(folder: str | Path, repo_id: str) -> list[tuple[str, bytes | Path]]:
+    """What a push of `folder` to `repo_id` sends: `(path in the repo, file or bytes)` for every file, with the model
+    card's usage snippet pointing at `repo_id` (the folder itself is left as it is)."""
+    from model_cards.generate import with_model_id
+
+    folder = Path(folder)
+    contents: list[tuple[str, bytes | Path]] = []
+    for name, _ in folder_listing(folder):
+        path = folder / name
+        if name == "README.md":
+            contents.append((name, with_model_id(path.read_text(encoding="utf-8"), repo_id).encode("utf-8")))
+        else:
+            contents.append((name, path))
+    return contents
+
+
 def push_folder(folder: str | Path, repo_id: str, token: str | None = None, private: bool = False,
                 commit_message: str = "Upload AttnSeq2Seq model") -> str:
-    """Upload the folder as it is to the Hub; raises before sending anything when no token is available."""
-    from huggingface_hub import HfApi, get_token
+    """Upload the folder to the Hub in one commit (the card's snippet names `repo_id`); raises before sending
+    anything when no token is available."""
+    from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
     folder = Path(folder)
     if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
@@ -84,10 +101,12 @@ def push_folder(folder: str | Path, repo_id: str, token: str | None = None, priv
     token = token or get_token()
     if not token:
         raise PermissionError("No Hugging Face token: pass --token, set HF_TOKEN, or run `hf auth login` first.")
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content if isinstance(content, bytes)
+                                     else str(content)) for name, content in upload_contents(folder, repo_id)]
     api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
-    commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, commit_message=commit_message)
+    commit = api.create_commit(repo_id=repo_id, operations=operations, commit_message=commit_message)
     return str(getattr(commit, "commit_url", commit))
 
 
-__all__ = ["folder_listing", "generation_config_for", "push_folder", "write_model_folder"]
+__all__ = ["folder_listing", "generation_config_for", "push_folder", "upload_contents", "write_model_folder"]

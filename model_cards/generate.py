@@ -1,11 +1,22 @@
 """Fill the model card template with `huggingface_hub.ModelCard` / `ModelCardData`."""
 
+import re
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
+
+
+USAGE_MODEL_ID_LINE = re.compile(r"^model_id = .*$", re.MULTILINE)
+
+
+def with_model_id(card_text: str, model_id: str) -> str:
+    """The card with its usage snippet loading `model_id` (what `training.push --repo-id` uploads)."""
+    if not USAGE_MODEL_ID_LINE.search(card_text):
+        raise ValueError("The model card has no usage snippet (a `model_id = ...` line) to point at the repo.")
+    return USAGE_MODEL_ID_LINE.sub(f"model_id = {model_id!r}", card_text, count=1)
 
 
 def usage_snippet(model_id: str, example: str) -> str:
@@ -39,6 +50,7 @@ def render_model_card(
     model_id: str = ".",
     dataset_name: str | None = None,
     dataset_type: str | None = None,
+    dataset_split: str | None = None,
     languages: list[str] | None = None,
     pipeline_tag: str = "translation",
     heatmap_file: str | None = None,
@@ -47,8 +59,8 @@ def render_model_card(
     warning: str = "",
     license: str = "apache-2.0",
 ) -> ModelCard:
-    """A card whose metadata carries a `model-index` with the measured `metrics` (name -> value); `warning` (e.g. a
-    run that did not converge) heads the results."""
+    """A card whose metadata carries the dataset, languages and a `model-index` with the measured `metrics` (name ->
+    value) on `dataset_split`; `warning` (e.g. a run that did not converge) heads the results."""
     eval_results = [
         EvalResult(
             task_type=pipeline_tag,
@@ -57,6 +69,7 @@ def render_model_card(
             metric_type=name,
             metric_name=name,
             metric_value=round(float(value), 4),
+            dataset_split=dataset_split,
         )
         for name, value in metrics.items()
     ]
@@ -65,7 +78,7 @@ def render_model_card(
         library_name="transformers",
         pipeline_tag=pipeline_tag,
         language=languages,
-        datasets=[dataset_name] if dataset_name and "/" in dataset_name else None,
+        datasets=[dataset_name] if dataset_name else None,
         metrics=sorted({name.split("_")[0] if name.startswith("bleu") else name for name in metrics}) or None,
         tags=["seq2seq", "lstm", "attention", "custom_code"],
         model_name=model_name,

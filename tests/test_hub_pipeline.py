@@ -137,7 +137,8 @@ def test_model_card_parses_validates_and_its_snippet_runs(exported, tmp_path):
 def test_dry_run_lists_exactly_the_folder(exported, capsys):
     assert push_main([str(exported), "--repo-id", "someone/model", "--dry-run"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
-    listed = [line.split()[-1] for line in printed[:-1]]
+    listed = [line.split()[1] for line in printed[:-1]]
+    assert any("README.md  (usage snippet loads someone/model)" in line for line in printed)
     assert listed == [name for name, _ in folder_listing(exported)]
     assert sorted(listed) == sorted(p.name for p in exported.iterdir())
     assert printed[-1].endswith("(dry run)")
@@ -245,3 +246,44 @@ def test_streamed_bad_items_get_the_clear_errors(exported):
         list(generator(text for text in ["ok", "  "]))
     with pytest.raises(TypeError, match="takes a string or a list of strings; an input is int"):
         list(generator(text for text in ["ok", 7]))
+
+
+def test_push_sends_the_folder_in_one_commit_with_the_snippet_naming_the_repo(exported, monkeypatch, capsys):
+    from hf_attn_seq2seq.hub import folder_listing as listing
+
+    card_before = (exported / "README.md").read_text()
+    sent = {}
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    monkeypatch.setattr("huggingface_hub.HfApi.create_repo", lambda self, repo_id, **kwargs: None)
+
+    def create_commit(self, repo_id, operations, commit_message, **kwargs):
+        for operation in operations:
+            source = operation.path_or_fileobj
+            sent[operation.path_in_repo] = source if isinstance(source, bytes) else open(source, "rb").read()
+        return "https://hub.example/commit/1"
+
+    monkeypatch.setattr("huggingface_hub.HfApi.create_commit", create_commit)
+    assert push_main([str(exported), "--repo-id", "someone/pushed-model"]) == 0
+    assert sorted(sent) == sorted(name for name, _ in listing(exported))
+    card = sent["README.md"].decode()
+    assert "model_id = 'someone/pushed-model'" in card and "someone/attn-seq2seq-reverse" not in card
+    assert (exported / "README.md").read_text() == card_before  # the user's folder is left alone
+    assert sent["model.safetensors"] == (exported / "model.safetensors").read_bytes()
+
+
+def test_card_metadata_names_dataset_language_and_evaluation_split(exported):
+    metadata = yaml.safe_load((exported / "README.md").read_text().split("---")[1])
+    assert metadata["datasets"] == ["reverse"]
+    results = metadata["model-index"][0]["results"][0]
+    assert results["dataset"]["split"] == "test" and results["dataset"]["type"] == "generated"
+
+
+def test_push_refuses_a_card_without_a_usage_snippet(exported, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(exported, folder)
+    card = folder / "README.md"
+    card.write_text("\n".join(line for line in card.read_text().splitlines() if not line.startswith("model_id =")))
+    assert push_main([str(folder), "--repo-id", "someone/model", "--dry-run"]) == 2
+    assert "no usage snippet" in capsys.readouterr().err

@@ -69,6 +69,11 @@ def check_outputs(output_dir: Path, metrics: dict) -> None:
     card = (folder / "README.md").read_text()
     assert "bleu_lowercased_tokenized" in card and "attention_0.png" in card
     assert "GNMT scoring" in card  # the translation preset scores with GNMT's length normalization
+    import yaml
+
+    metadata = yaml.safe_load(card.split("---")[1])
+    assert metadata["language"] == ["de", "en"] and metadata["datasets"]
+    assert metadata["model-index"][0]["results"][0]["dataset"]["split"] == "test_2016_flickr"
     assert json.loads((folder / "config.json").read_text())["model_type"] == "attn_seq2seq"
 
 

@@ -2,14 +2,14 @@
 
     python -m training.push outputs/date-attention/model --repo-id you/attn-seq2seq-date [--dry-run]
 
-The folder written by `training.train` (`<output-dir>/model`) is exactly what is uploaded. `--dry-run` lists its files
-and sizes without any network access.
+The folder written by `training.train` (`<output-dir>/model`) is what is uploaded, in one commit, with the model card's
+usage snippet pointing at `--repo-id`. `--dry-run` lists the files and sizes without any network access.
 """
 
 import argparse
 import sys
 
-from hf_attn_seq2seq.hub import folder_listing, push_folder
+from hf_attn_seq2seq.hub import folder_listing, push_folder, upload_contents
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,12 +25,14 @@ def main(argv: list[str] | None = None) -> int:
         if not files:
             raise FileNotFoundError(f"{args.folder}: no files to upload.")
         if args.dry_run:
+            upload_contents(args.folder, args.repo_id)  # the card must have a snippet to point at the repo
             for name, size in files:
-                print(f"{size:>12,}  {name}")
+                note = f"  (usage snippet loads {args.repo_id})" if name == "README.md" else ""
+                print(f"{size:>12,}  {name}{note}")
             print(f"{sum(size for _, size in files):>12,}  total, {len(files)} files -> {args.repo_id} (dry run)")
             return 0
         url = push_folder(args.folder, args.repo_id, token=args.token, private=args.private)
-    except (FileNotFoundError, PermissionError) as error:
+    except (FileNotFoundError, PermissionError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"uploaded {len(files)} files: {url}")

@@ -55,6 +55,8 @@ SHOWCASE_INPUTS = {
     "addition": ["16+75", "999+1", "52+148"],
     "reverse": ["hello", "attention", "2024abc"],
 }
+# The card's `language` metadata: the toy tasks' text is English only where it has words (month and day names).
+CARD_LANGUAGES = {"date": ["en"], "addition": None, "reverse": None}
 CONFIG_FIELDS = {field.name for field in dataclasses.fields(AttnSeq2SeqConfig)}
 TRAINING_FIELDS = {field.name for field in dataclasses.fields(Seq2SeqTrainingArguments)}
 GENERATION_FIELDS = ("length_alpha", "coverage_beta")  # GNMT beam-search scoring of the final test translations
@@ -159,6 +161,13 @@ def apply_overrides(preset: dict, overrides: list[str]) -> dict:
             raise SystemExit(f"--set {key}: not an AttnSeq2SeqConfig or Seq2SeqTrainingArguments field, nor one of "
                              f"{', '.join(GENERATION_FIELDS)}.")
     return preset
+
+
+def card_dataset_name(args) -> str:
+    """The card's dataset: a Hub dataset's name, a local corpus's folder or file name, or the generated toy task."""
+    if args.task != "translation":
+        return args.task
+    return args.dataset if not Path(args.dataset).exists() else Path(args.dataset).resolve().name
 
 
 def load_data(args, preset: dict):
@@ -453,8 +462,10 @@ def main(argv: list[str] | None = None) -> dict:
             command=command,
             example=showcase[0],
             model_id=args.hub_model_id or f"attn-seq2seq-{args.task}-{args.preset}",
-            dataset_name=args.dataset if args.task == "translation" else None,
-            languages=[args.source_lang, args.target_lang] if args.task == "translation" else None,
+            dataset_name=card_dataset_name(args),
+            dataset_type=None if args.task == "translation" else "generated",
+            dataset_split=test_split,
+            languages=CARD_LANGUAGES.get(args.task, [args.source_lang, args.target_lang]),
             heatmap_file=heatmap_file,
             training_details=f"{parameters:,} parameters; trained in {train_seconds:.0f} s on "
                              f"{torch.get_num_threads()} CPU threads; test split `{test_split}`.",
