@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 TRAIN_ARGS ?=
 
-.PHONY: install train translation test test-all lint bench clean
+.PHONY: install train translation test test-floor test-all lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,22 @@ translation: install
 test: install
 	$(BIN)/python -m pytest
 
+# The suite on the oldest transformers the package supports (the floor of the pin in pyproject.toml), in its own venv:
+# with `make test` (the newest release the pin allows) it proves the range the README states.
+FLOOR_VENV ?= .venv-floor
+TRANSFORMERS_FLOOR := $(shell sed -n 's/.*"transformers>=\([0-9.]*\),.*/\1/p' pyproject.toml)
+
+$(FLOOR_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(FLOOR_VENV)/bin/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(FLOOR_VENV)/bin/python -m pip install --quiet -e ".[test]" "transformers==$(TRANSFORMERS_FLOOR)"
+	touch $@
+
+test-floor: $(FLOOR_VENV)/.installed
+	$(FLOOR_VENV)/bin/python -c "import transformers; assert transformers.__version__ == '$(TRANSFORMERS_FLOOR)'"
+	$(FLOOR_VENV)/bin/python -m pytest
+
 test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 
@@ -50,4 +66,4 @@ bench: install
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) $(FLOOR_VENV) outputs .pytest_cache

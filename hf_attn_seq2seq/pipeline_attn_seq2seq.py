@@ -92,8 +92,20 @@ class Seq2SeqGenerationPipeline(Pipeline):
         self._check_text(text, "an input", 0)
         return self.tokenizer(text, return_tensors="pt", truncation=truncation)
 
+    def _with_default_length(self, generate_kwargs: dict) -> dict:
+        """The call's generation settings (those given at construction under those of the call), with the pipeline's
+        default length where neither they nor the model's generation config set one. Only public transformers API:
+        this file runs on whatever transformers a Hub user has."""
+        if "generation_config" in generate_kwargs or "max_new_tokens" in generate_kwargs \
+                or "max_length" in generate_kwargs:
+            return generate_kwargs
+        model_settings = self.model.generation_config.to_diff_dict()
+        if model_settings.get("max_new_tokens") is not None or model_settings.get("max_length") is not None:
+            return generate_kwargs
+        return {**generate_kwargs, "max_new_tokens": self._default_generation_config.max_new_tokens}
+
     def _forward(self, model_inputs, return_attentions: bool = False, **generate_kwargs):
-        generate_kwargs = self._prepare_generate_kwargs(generate_kwargs)
+        generate_kwargs = self._with_default_length(generate_kwargs)
         if return_attentions:
             generate_kwargs.update(return_dict_in_generate=True, output_attentions=True)
         input_ids = model_inputs["input_ids"]

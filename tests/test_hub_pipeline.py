@@ -266,7 +266,7 @@ def test_push_sends_the_folder_in_one_commit_with_the_snippet_naming_the_repo(ex
     assert push_main([str(exported), "--repo-id", "someone/pushed-model"]) == 0
     assert sorted(sent) == sorted(name for name, _ in listing(exported))
     card = sent["README.md"].decode()
-    assert "model_id = 'someone/pushed-model'" in card and "someone/attn-seq2seq-reverse" not in card
+    assert "model_id = 'someone/pushed-model'" in card and "model_id = 'someone/attn-seq2seq-reverse'" not in card
     assert (exported / "README.md").read_text() == card_before  # the user's folder is left alone
     assert sent["model.safetensors"] == (exported / "model.safetensors").read_bytes()
 
