@@ -61,8 +61,9 @@ def gnmt_beam_search(
     `coverage_beta` are GNMT's alpha and beta (0 turns each off). Logits processors apply; of the stopping criteria
     only the length limit (`max_length` / `max_new_tokens`) and the end token do.
     """
-    if length_alpha < 0 or coverage_beta < 0:
-        raise ValueError(f"length_alpha and coverage_beta must be >= 0, got {length_alpha} and {coverage_beta}.")
+    if not (math.isfinite(length_alpha) and math.isfinite(coverage_beta)) or length_alpha < 0 or coverage_beta < 0:
+        raise ValueError(f"length_alpha and coverage_beta must be finite numbers >= 0, got {length_alpha} and "
+                         f"{coverage_beta}.")
     if generation_config.num_return_sequences not in (None, 1):
         raise ValueError("gnmt_beam_search returns one sequence per source; set num_return_sequences=1.")
     num_beams = generation_config.num_beams

@@ -183,21 +183,26 @@ class DataFileError(ValueError):
 
 
 def read_lines(path: Path) -> list[str]:
-    """The stripped lines of a UTF-8 text file, plain or gzipped; empty lines and bad bytes raise `DataFileError`."""
+    """The stripped lines of a UTF-8 text file, plain or gzipped; empty lines and bad bytes raise `DataFileError`.
+
+    A byte-order mark at the start is dropped, and lines may end in `\n`, `\r\n` or a lone `\r` (old Mac files).
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as handle:
-            raw_lines = handle.read().split(b"\n")
+            raw = handle.read()
     except (OSError, EOFError) as error:
         raise DataFileError(f"{path}: cannot be read ({error}).") from error
+    raw = raw.removeprefix(b"\xef\xbb\xbf")  # UTF-8 BOM, which editors on Windows write
+    raw_lines = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()  # the final newline
     if not raw_lines:
         raise DataFileError(f"{path}: the file is empty.")
     lines = []
-    for number, raw in enumerate(raw_lines, start=1):
+    for number, raw_line in enumerate(raw_lines, start=1):
         try:
-            line = raw.decode("utf-8").rstrip("\r").strip()
+            line = raw_line.decode("utf-8").strip()
         except UnicodeDecodeError as error:
             message = f"{path}, line {number}: not valid UTF-8 ({error.reason} at byte {error.start})."
             raise DataFileError(message) from error

@@ -283,6 +283,12 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
                 f"corrupt ({error}). Save or download the model again."
             ) from error
         model = loaded[0] if isinstance(loaded, tuple) else loaded
+        for name, parameter in model.named_parameters():
+            if parameter.device.type != "meta" and not torch.isfinite(parameter).all():
+                raise ValueError(
+                    f"The weights in {pretrained_model_name_or_path} are corrupt: {name} holds non-finite values "
+                    "(NaN or infinity), which would make every output empty. Save or download the model again."
+                )
         # Loaded weights are slices of one buffer at arbitrary byte offsets; CPU kernels then take other SIMD paths and
         # the last bits of the outputs differ from the saved model's. Fresh (aligned) copies make the round trip exact.
         with torch.no_grad():

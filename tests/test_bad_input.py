@@ -131,3 +131,14 @@ def test_network_is_disabled_in_tests():
 
     with pytest.raises(RuntimeError, match="tests must not use the network"):
         socket.create_connection(("93.184.216.34", 443), timeout=1)
+
+
+def test_weights_with_non_finite_values_are_refused(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    tiny_model().save_pretrained(tmp_path)
+    weights = load_file(tmp_path / "model.safetensors")
+    weights["lm_head.weight"][0, 0] = float("nan")
+    save_file(weights, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"are corrupt: lm_head.weight holds non-finite values"):
+        AttnSeq2SeqForConditionalGeneration.from_pretrained(tmp_path)

@@ -118,9 +118,13 @@ def test_penalties_run_on_a_real_model_and_keep_one_sequence_per_source():
     assert (output[:, 0] == model.config.decoder_start_token_id).all()
 
 
-def test_bad_penalties_are_rejected():
+@pytest.mark.parametrize("penalties", [dict(length_alpha=-1.0), dict(coverage_beta=-0.5),
+                                       dict(length_alpha=float("nan")), dict(coverage_beta=float("nan")),
+                                       dict(length_alpha=float("inf"))], ids=["alpha<0", "beta<0", "alpha-nan",
+                                                                            "beta-nan", "alpha-inf"])
+def test_bad_penalties_are_rejected(penalties):
     model = tiny_model()
     ids, mask = random_batch([3])
-    with pytest.raises(ValueError, match="length_alpha and coverage_beta must be >= 0"):
+    with pytest.raises(ValueError, match="length_alpha and coverage_beta must be finite numbers >= 0"):
         model.generate(input_ids=ids, attention_mask=mask, num_beams=2, max_new_tokens=4,
-                       custom_generate=gnmt_beam_search, length_alpha=-1.0)
+                       custom_generate=gnmt_beam_search, **penalties)

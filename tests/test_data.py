@@ -218,3 +218,23 @@ def test_multi30k_splits_are_aligned():
     assert sizes == {"train": 29000, "validation": 1014, "test_2016_flickr": 1000}
     assert data["validation"][0]["source"].startswith("Eine Gruppe von Männern")
     assert data["validation"][0]["target"].startswith("A group of men")
+
+
+def test_byte_order_mark_is_dropped_from_text_and_tsv_files(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    (tmp_path / "train.de").write_bytes(bom + b"ein Haus\nzwei\n")
+    (tmp_path / "train.en").write_bytes(bom + b"a house\ntwo\n")
+    data = load_translation(tmp_path, "de", "en")
+    assert data["train"]["source"] == ["ein Haus", "zwei"] and data["train"]["target"] == ["a house", "two"]
+    table = tmp_path / "table.tsv"
+    table.write_bytes(bom + b"de\ten\nhallo\thello\n")
+    data = load_translation(table, "de", "en")  # the header is recognised, not read as a pair
+    assert data["train"]["source"] == ["hallo"] and data["train"]["target"] == ["hello"]
+
+
+@pytest.mark.parametrize("ending", [b"\r", b"\r\n", b"\n"], ids=["lone-cr", "crlf", "lf"])
+def test_any_line_ending_gives_the_same_lines(tmp_path, ending):
+    (tmp_path / "train.de").write_bytes(ending.join([b"eins", b"zwei", b"drei"]) + ending)
+    (tmp_path / "train.en").write_bytes(ending.join([b"one", b"two", b"three"]))
+    data = load_translation(tmp_path, "de", "en")
+    assert data["train"]["source"] == ["eins", "zwei", "drei"] and data["train"]["target"] == ["one", "two", "three"]

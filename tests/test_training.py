@@ -163,3 +163,25 @@ def test_a_run_that_learned_its_task_has_no_warning(tmp_path, monkeypatch):
                     "--set", "num_train_epochs=1"])
     assert "did_not_converge" not in metrics
     assert "Warning" not in (tmp_path / "run" / "model" / "README.md").read_text()
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--set", "per_device_train_batch_size=0"], r"per_device_train_batch_size=0: it must be positive"),
+    (["--set", "learning_rate=fast"], r"learning_rate='fast': expected a number"),
+    (["--set", "num_train_epochs=three"], r"num_train_epochs='three': expected a number"),
+    (["--set", "num_train_epochs=0"], r"num_train_epochs=0: nothing would be trained"),
+    (["--set", "num_train_epochs=-2"], r"num_train_epochs=-2: nothing would be trained"),
+    (["--set", "max_steps=0"], r"max_steps=0: nothing would be trained"),
+    (["--max-train-examples", "0"], r"--max-train-examples 0: nothing would be trained"),
+    (["--max-train-examples", "-5"], r"--max-train-examples -5: nothing would be trained"),
+    (["--set", "vocab_size=99"], r"--set vocab_size: set by the CLI from the tokenizer"),
+    (["--set", "pad_token_id=3"], r"--set pad_token_id: set by the CLI"),
+    (["--set", "hidden_size=0"], r"hidden_size must be a positive integer"),
+    (["--set", "attention=luong"], r"Unknown attention 'luong'"),
+], ids=["batch-0", "lr-text", "epochs-text", "epochs-0", "epochs-negative", "max-steps-0", "examples-0",
+        "examples-negative", "vocab-size", "pad-id", "hidden-0", "attention"])
+def test_bad_settings_are_refused_before_anything_runs(tmp_path, extra, message):
+    output_dir = tmp_path / "run"
+    with pytest.raises(SystemExit, match=message):
+        main(["--task", "reverse", "--num-examples", "50", "--output-dir", str(output_dir), *extra])
+    assert not output_dir.exists()  # refused before the folder was made

@@ -163,6 +163,45 @@ def apply_overrides(preset: dict, overrides: list[str]) -> dict:
     return preset
 
 
+# Set by the CLI from the tokenizer; a --set value would not match the vocabulary the run builds.
+CLI_SET_CONFIG_KEYS = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
+# Training values that must be positive numbers when given (`max_steps` only when set: its default -1 means unset).
+POSITIVE_TRAINING_VALUES = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                            "learning_rate", "num_train_epochs", "max_steps")
+TRAINING_DEFAULTS = {field.name: field.default for field in dataclasses.fields(Seq2SeqTrainingArguments)}
+
+
+def validate_run_settings(args, preset: dict) -> None:
+    """Refuse, before any data is made or read, the settings that would fail late or train nothing."""
+    for key in CLI_SET_CONFIG_KEYS:
+        if key in preset["model"]:
+            raise SystemExit(f"--set {key}: set by the CLI from the tokenizer it builds; it cannot be overridden. "
+                             "Fine-tune a model with another vocabulary through --init-from.")
+    try:
+        AttnSeq2SeqConfig(vocab_size=1 << 20, **preset["model"])  # the options alone (ids are checked later)
+    except (TypeError, ValueError) as error:
+        raise SystemExit(f"--set / preset {args.preset!r}: {error}") from None
+    for key, value in preset["training"].items():
+        default = TRAINING_DEFAULTS.get(key)
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+                raise SystemExit(f"--set {key}={value!r}: expected a number (e.g. {default!r}).")
+            if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+                raise SystemExit(f"--set {key}={value!r}: expected a whole number.")
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise SystemExit(f"--set {key}={value!r}: expected true or false.")
+        if key in POSITIVE_TRAINING_VALUES and value <= 0:
+            what = "nothing would be trained" if key in ("num_train_epochs", "max_steps") else "it must be positive"
+            raise SystemExit(f"--set {key}={value!r}: {what}; give a value above 0.")
+    if args.max_train_examples is not None and args.max_train_examples <= 0:
+        raise SystemExit(f"--max-train-examples {args.max_train_examples}: nothing would be trained; give a number "
+                         "above 0 (leave it out to use every training pair).")
+    for flag, value in (("--num-examples", args.num_examples), ("--max-source-length", args.max_source_length),
+                        ("--max-target-length", args.max_target_length)):
+        if value is not None and value <= 0:
+            raise SystemExit(f"{flag} {value}: give a number above 0.")
+
+
 def card_dataset_name(args) -> str:
     """The card's dataset: a Hub dataset's name, a local corpus's folder or file name, or the generated toy task."""
     if args.task != "translation":
@@ -185,7 +224,7 @@ def load_data(args, preset: dict):
         data = load_task(args.task, num_examples=preset["data"].get("num_examples") if args.num_examples is None
                          else args.num_examples,
                          seed=args.seed)
-    if args.max_train_examples:
+    if args.max_train_examples is not None:
         data["train"] = data["train"].select(range(min(args.max_train_examples, len(data["train"]))))
     test_split = args.test_split or "test"
     if test_split not in data:
@@ -364,6 +403,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     set_seed(args.seed)
     preset = apply_overrides(load_preset(args.preset), args.overrides)
+    validate_run_settings(args, preset)
     output_dir = args.output_dir
     checkpoint_dir, model_dir = output_dir / "checkpoints", output_dir / "model"
     tokenizer_dir = output_dir / "tokenizer"
