@@ -25,6 +25,7 @@ import math
 
 import torch
 from torch.nn import functional as F
+from transformers.generation import GenerateBeamEncoderDecoderOutput
 
 from .modeling_attn_seq2seq import CACHE_FIELD
 
@@ -54,8 +55,10 @@ def gnmt_beam_search(
     length_alpha: float = 0.0,
     coverage_beta: float = 0.0,
     **model_kwargs,
-) -> torch.LongTensor:
-    """The decoding loop `generate(custom_generate=gnmt_beam_search)` runs; returns `(batch_size, length)` ids.
+) -> torch.LongTensor | GenerateBeamEncoderDecoderOutput:
+    """The decoding loop `generate(custom_generate=gnmt_beam_search)` runs; returns `(batch_size, length)` ids, or with
+    `return_dict_in_generate=True` an output whose `cross_attentions` (with `output_attentions=True`) are the chosen
+    hypothesis's weights at each step.
 
     `generate` has already encoded the source and repeated every row `num_beams` times. `length_alpha` and
     `coverage_beta` are GNMT's alpha and beta (0 turns each off). Logits processors apply; of the stopping criteria
@@ -79,8 +82,12 @@ def gnmt_beam_search(
     encoder_outputs = model_kwargs["encoder_outputs"]
     attention_mask = model_kwargs.get("attention_mask")
     source_mask = (attention_mask if attention_mask is not None else encoder_outputs.attention_mask).bool()
-    needs_attention = coverage_beta > 0
+    returns_attentions = bool(generation_config.return_dict_in_generate and generation_config.output_attentions)
+    needs_attention = coverage_beta > 0 or returns_attentions
     coverage = torch.zeros(source_mask.shape, device=device)
+    # each live beam's attention weights so far (rows x steps x src_len), and those of each source's best hypothesis
+    history = torch.zeros(rows, 0, source_mask.shape[1], device=device)
+    best_attentions: list[torch.Tensor | None] = [None] * batch_size
 
     # only the first beam of each source is live at the start, so the first step does not pick one token K times
     running_scores = torch.full((batch_size, num_beams), -math.inf, device=device)
@@ -106,7 +113,10 @@ def gnmt_beam_search(
         log_probs = F.log_softmax(outputs.logits[:, -1].float(), dim=-1)
         log_probs = logits_processor(sequences, log_probs)
         if needs_attention:
-            coverage = coverage + outputs.cross_attentions[0][:, 0, -1].float()
+            weights = outputs.cross_attentions[0][:, 0, -1].float()  # rows x src_len
+            coverage = coverage + weights
+            if returns_attentions:
+                history = torch.cat([history, weights[:, None]], dim=1)
         vocab_size = log_probs.shape[-1]
         totals = (running_scores.view(-1, 1) + log_probs).view(batch_size, num_beams * vocab_size)
         top_scores, top_indices = totals.topk(2 * num_beams, dim=-1)
@@ -130,6 +140,8 @@ def gnmt_beam_search(
                     final = score / length_penalty + penalties[batch_index][beam]
                     if final > best[batch_index][0]:
                         best[batch_index] = (final, sequences[row, start_length:].tolist() + [token])
+                        if returns_attentions:
+                            best_attentions[batch_index] = history[row].clone()
                     if ends:
                         continue
                 kept.append((row, token, score))
@@ -149,6 +161,7 @@ def gnmt_beam_search(
         sequences = torch.cat([sequences[beam_rows], torch.tensor(next_tokens, device=device)[:, None]], dim=-1)
         running_scores = torch.tensor(next_scores, device=device).view(batch_size, num_beams)
         coverage = coverage[beam_rows]
+        history = history[beam_rows]
         past_key_values.reorder_cache(beam_rows)
 
     best = [tokens for _, tokens in best]
@@ -157,7 +170,17 @@ def gnmt_beam_search(
     output[:, :start_length] = input_ids[::num_beams]
     for batch_index, tokens in enumerate(best):
         output[batch_index, start_length : start_length + len(tokens)] = torch.tensor(tokens, device=device)
-    return output
+    if not generation_config.return_dict_in_generate:
+        return output
+    cross_attentions = None
+    if returns_attentions:
+        # the chosen hypothesis's weights at each step, `(batch_size, 1, 1, src_len)` per step as generate gives them
+        # for one layer; zeros after a hypothesis ended
+        weights = torch.zeros(batch_size, length, source_mask.shape[1], device=device)
+        for batch_index, attentions in enumerate(best_attentions):
+            weights[batch_index, : attentions.shape[0]] = attentions
+        cross_attentions = tuple((weights[:, t, None, None],) for t in range(length))
+    return GenerateBeamEncoderDecoderOutput(sequences=output, cross_attentions=cross_attentions)
 
 
 __all__ = ["gnmt_beam_search", "gnmt_coverage_penalty", "gnmt_length_penalty"]

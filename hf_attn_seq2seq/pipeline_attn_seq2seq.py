@@ -22,8 +22,11 @@ def sequence_attentions(output) -> torch.Tensor:
     beam_indices = getattr(output, "beam_indices", None)
     if beam_indices is None:
         return steps
-    beam_indices = beam_indices[:, : steps.shape[1]].clamp(min=0)  # -1 marks steps after the sequence ended
-    return steps[beam_indices, torch.arange(steps.shape[1])[None, :]]
+    # beam_indices covers the returned sequences, which end before the search did when the chosen beam finished
+    # early; -1 marks steps after a sequence ended
+    length = min(steps.shape[1], beam_indices.shape[1])
+    beam_indices = beam_indices[:, :length].clamp(min=0)
+    return steps[beam_indices, torch.arange(length, device=steps.device)[None, :]]
 
 
 class Seq2SeqGenerationPipeline(Pipeline):

@@ -128,3 +128,30 @@ def test_bad_penalties_are_rejected(penalties):
     with pytest.raises(ValueError, match="length_alpha and coverage_beta must be finite numbers >= 0"):
         model.generate(input_ids=ids, attention_mask=mask, num_beams=2, max_new_tokens=4,
                        custom_generate=gnmt_beam_search, **penalties)
+
+
+@pytest.mark.parametrize("search", ["beam", "gnmt"])
+def test_returned_attentions_are_the_chosen_hypothesis_also_when_it_ended_early(search):
+    from hf_attn_seq2seq.pipeline_attn_seq2seq import sequence_attentions
+
+    search_outlived_results = 0
+    for seed in range(8):
+        model = tiny_model(seed=seed, attention="general")
+        with torch.no_grad():
+            model.lm_head.bias[EOS] += 1.5  # hypotheses end at different steps
+        ids, mask = random_batch([6, 3], seed=seed)
+        extra = dict(custom_generate=gnmt_beam_search, length_alpha=0.6) if search == "gnmt" else {}
+        output = model.generate(input_ids=ids, attention_mask=mask, num_beams=4, max_new_tokens=8,
+                                return_dict_in_generate=True, output_attentions=True, **extra)
+        weights = sequence_attentions(output)
+        # the search ran longer than every returned sequence (beam search records every step it ran)
+        search_outlived_results += output.sequences.shape[1] - 1 < len(output.cross_attentions)
+        for row, sequence in enumerate(output.sequences):
+            ends = (sequence[1:] == EOS).nonzero()
+            length = int(ends[0]) + 1 if len(ends) else sequence.shape[0] - 1
+            with torch.no_grad():
+                forced = model(input_ids=ids[row : row + 1], attention_mask=mask[row : row + 1],
+                               decoder_input_ids=sequence[None, :length], output_attentions=True)
+            torch.testing.assert_close(weights[row, :length], forced.cross_attentions[0][0, 0], atol=1e-5, rtol=0)
+    if search == "beam":
+        assert search_outlived_results  # the case that crashed
