@@ -78,7 +78,7 @@ def test_resume_skips_a_half_written_checkpoint(tmp_path):
     (broken / "trainer_state.json").unlink()
     run(train_command(tmp_path / "run", "--set", "num_train_epochs=3", "--set", "per_device_train_batch_size=32",
                       "--resume"))
-    assert not broken.exists()
+    assert not broken.exists() and len(list(checkpoints.glob("incomplete-checkpoint-999-*"))) == 1  # moved aside
     log = json.loads((tmp_path / "run" / "model" / "training_log.json").read_text())
     assert [entry["epoch"] for entry in log if "eval_exact_match" in entry][-1] == 3.0
 

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from hf_attn_seq2seq.metrics import load_metric, make_compute_metrics, moses_tok
 from hf_attn_seq2seq.tokenization import build_char_tokenizer, check_tokenizer_matches_model, train_subword_tokenizer
 from hf_attn_seq2seq.visualization import plot_attention, plot_training_curve
 from model_cards import render_model_card
+from training.runs import check_run_identity, hold_output_dir_lock, last_complete_checkpoint, run_identity
 
 
 logger = logging.getLogger("training.train")
@@ -96,6 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="override a model config value (e.g. hidden_size=128) or a Seq2SeqTrainingArguments "
                              "value (e.g. num_train_epochs=3); repeatable; VALUE is read as JSON when it parses")
     parser.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output-dir")
+    parser.add_argument("--overwrite-output-dir", action="store_true",
+                        help="train into an output dir that holds another run (its checkpoints are removed)")
     parser.add_argument("--init-from", default=None, help="fine-tune a trained model: a folder or a Hub id")
     parser.add_argument("--num-heatmaps", type=int, default=3, help="attention heatmaps of test examples")
     parser.add_argument("--hub-model-id", default=None, help="the repo id the model card's usage snippet loads")
@@ -306,27 +308,6 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path, num_train_examp
     return Seq2SeqTrainingArguments(**values)
 
 
-def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
-    """The newest checkpoint whose save finished; half-written newer ones (a run killed mid-save) are removed.
-
-    The Trainer writes `trainer_state.json` last, so a checkpoint is complete when that file parses.
-    """
-    def step(path: Path) -> int:
-        return int(path.name.rpartition("-")[2])
-
-    checkpoints = sorted((p for p in checkpoint_dir.glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit()),
-                         key=step, reverse=True)
-    for checkpoint in checkpoints:
-        try:
-            json.loads((checkpoint / "trainer_state.json").read_text())
-        except (OSError, ValueError):
-            logger.warning("skipping incomplete checkpoint %s", checkpoint)
-            shutil.rmtree(checkpoint, ignore_errors=True)
-            continue
-        return checkpoint
-    return None
-
-
 def predict_texts(model, tokenizer, sources: list[str], max_new_tokens: int, num_beams: int = 1,
                   batch_size: int = 100, **generate_kwargs) -> list[str]:
     """Generate for every source, in batches of similar length (less padding); returns texts in input order."""
@@ -404,10 +385,22 @@ def main(argv: list[str] | None = None) -> dict:
     set_seed(args.seed)
     preset = apply_overrides(load_preset(args.preset), args.overrides)
     validate_run_settings(args, preset)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one process guards the folder for the run
+        return run(args, argv, preset, started)
+    lock = hold_output_dir_lock(args.output_dir)
+    try:
+        check_run_identity(args.output_dir, run_identity(args), args.resume, args.overwrite_output_dir)
+        return run(args, argv, preset, started)
+    finally:
+        lock.close()
+
+
+def run(args, argv: list[str] | None, preset: dict, started: float) -> dict:
+    """Train, evaluate and export, into the output folder `main` has checked and locked."""
     output_dir = args.output_dir
     checkpoint_dir, model_dir = output_dir / "checkpoints", output_dir / "model"
     tokenizer_dir = output_dir / "tokenizer"
-    output_dir.mkdir(parents=True, exist_ok=True)
 
     data, test_split = load_data(args, preset)
     tokenizer = build_tokenizer(args, data, tokenizer_dir)
