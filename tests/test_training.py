@@ -185,3 +185,43 @@ def test_bad_settings_are_refused_before_anything_runs(tmp_path, extra, message)
     with pytest.raises(SystemExit, match=message):
         main(["--task", "reverse", "--num-examples", "50", "--output-dir", str(output_dir), *extra])
     assert not output_dir.exists()  # refused before the folder was made
+
+
+def write_pairs(path, pairs):
+    path.write_text("".join(f"{source}\t{target}\n" for source, target in pairs))
+
+
+def long_target_corpus(tmp_path, long_source: bool = False):
+    import random
+
+    rng = random.Random(0)
+    words = ["haus", "baum", "katze", "hund", "auto", "buch"]
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for split, size in (("train", 120), ("validation", 20), ("test", 20)):
+        pairs = []
+        for _ in range(size):
+            sentence = " ".join(rng.choice(words) for _ in range(rng.randint(2, 5)))
+            pairs.append((sentence, sentence.upper()))
+        if split == "train":
+            pairs[0] = (pairs[0][0] * (200 if long_source else 1), " ".join(["sehr lang"] * 1000))
+        write_pairs(folder / f"{split}.tsv", pairs)
+    return folder
+
+
+def test_one_overlong_target_neither_inflates_the_generation_length_nor_stalls_training(tmp_path):
+    corpus = long_target_corpus(tmp_path)
+    metrics = main(["--task", "translation", "--dataset", str(corpus), "--source-lang", "de", "--target-lang", "en",
+                    "--vocab-size", "200", "--output-dir", str(tmp_path / "run"), *TINY,
+                    "--set", "num_train_epochs=1"])
+    config = json.loads((tmp_path / "run" / "model" / "generation_config.json").read_text())
+    assert config["max_new_tokens"] < 40  # the 1,000-word line (about 2,000 tokens) does not set it
+    assert metrics["train_seconds"] < 120
+
+
+def test_overlong_sources_get_an_error_naming_the_flag(tmp_path):
+    corpus = long_target_corpus(tmp_path, long_source=True)
+    with pytest.raises(SystemExit, match=r"longest source has \d+ tokens, more than the model accepts "
+                                         r"\(max_source_length=512\)\. Pass --max-source-length 512"):
+        main(["--task", "translation", "--dataset", str(corpus), "--source-lang", "de", "--target-lang", "en",
+              "--vocab-size", "200", "--output-dir", str(tmp_path / "run"), *TINY])

@@ -188,8 +188,6 @@ def validate_run_settings(args, preset: dict) -> None:
         if isinstance(default, (int, float)) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
                 raise SystemExit(f"--set {key}={value!r}: expected a number (e.g. {default!r}).")
-            if isinstance(default, int) and isinstance(value, float) and not value.is_integer():
-                raise SystemExit(f"--set {key}={value!r}: expected a whole number.")
         elif isinstance(default, bool) and not isinstance(value, bool):
             raise SystemExit(f"--set {key}={value!r}: expected true or false.")
         if key in POSITIVE_TRAINING_VALUES and value <= 0:
@@ -276,6 +274,22 @@ def tokenize(data, tokenizer, max_source_length: int | None, max_target_length: 
         return encoded
 
     return data.map(encode, batched=True, remove_columns=["source", "target"], desc="tokenize")
+
+
+def check_source_lengths(tokenized, model_limit: int, truncation: int | None) -> None:
+    longest = max(len(ids) for split in tokenized.values() for ids in split["input_ids"])
+    if longest > model_limit:
+        raise SystemExit(f"The longest source has {longest} tokens, more than the model accepts (max_source_length="
+                         f"{model_limit}). Pass --max-source-length {model_limit} to truncate sources"
+                         + (f" (now {truncation})" if truncation else "") + f", or --set max_source_length={longest}.")
+
+
+def generation_length(tokenized, max_target_length: int) -> int:
+    """`max_new_tokens` for the exported model: half as long again as all but the longest 0.1% of the targets (a few
+    overlong lines do not set it), within the target length limit."""
+    lengths = sorted(len(ids) for split in tokenized.values() for ids in split["labels"])
+    typical_longest = lengths[int(0.999 * (len(lengths) - 1))]
+    return min(max_target_length, int(typical_longest * 1.5) + 2)
 
 
 def training_arguments(args, preset: dict, checkpoint_dir: Path, num_train_examples: int) -> Seq2SeqTrainingArguments:
@@ -405,9 +419,11 @@ def run(args, argv: list[str] | None, preset: dict, started: float) -> dict:
     data, test_split = load_data(args, preset)
     tokenizer = build_tokenizer(args, data, tokenizer_dir)
     model = build_model(args, preset, tokenizer)
-    tokenized = tokenize(data, tokenizer, args.max_source_length, args.max_target_length)
-    longest_target = max(len(ids) for split in tokenized.values() for ids in split["labels"])
-    max_new_tokens = args.max_target_length or int(longest_target * 1.5) + 2
+    # Targets are cut at the tokenizer's limit unless told otherwise, so one overlong line cannot stall training.
+    max_target_length = args.max_target_length or tokenizer.model_max_length
+    tokenized = tokenize(data, tokenizer, args.max_source_length, max_target_length)
+    check_source_lengths(tokenized, model.config.max_source_length, args.max_source_length)
+    max_new_tokens = generation_length(tokenized, max_target_length)
     num_beams = int(preset["training"].pop("generation_num_beams", 1))
     # While training, the length limit goes in `max_length` (start token included): Seq2SeqTrainer fills the model's
     # generation config with every default after its first evaluation batch, and max_length=20 beside max_new_tokens
