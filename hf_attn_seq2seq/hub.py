@@ -2,6 +2,7 @@
 
 import ctypes
 import errno
+import fnmatch
 import json
 import os
 import shutil
@@ -97,20 +98,45 @@ def _replace_folder(new: Path, target: Path) -> None:
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def folder_listing(folder: str | Path) -> list[tuple[str, int]]:
-    """Every file of the folder (relative path, size in bytes): what an upload of it sends."""
+# What a model repo needs, and nothing else: a folder may also hold checkpoints (optimizer state, a pickled
+# training_args.bin), credentials (.env, .netrc) or notes, which must never leave the machine by accident.
+UPLOAD_PATTERNS = ("*.safetensors", "model.safetensors.index.json", "config.json", "generation_config.json",
+                   "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+                   "configuration_*.py", "modeling_*.py", "pipeline_*.py", "README.md", "*.png", "*.jpg", "*.svg",
+                   "metrics.json", "training_log.json")
+
+
+def upload_listing(folder: str | Path) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
+    """`(sent, left)`: the files of `folder` that an upload sends (name, size in bytes), and the others with why they
+    stay. Only top-level files that match `UPLOAD_PATTERNS` go; a symlink that leads out of the folder is an error."""
     folder = Path(folder)
-    return sorted((str(p.relative_to(folder)), p.stat().st_size) for p in folder.rglob("*") if p.is_file())
+    root = folder.resolve()
+    sent, left = [], []
+    for path in sorted(folder.rglob("*")):
+        name = str(path.relative_to(folder))
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            raise PermissionError(f"{name} is a symlink to {path.resolve()}, outside {folder}: refusing to upload "
+                                  "what it points to. Replace it with the file itself or remove it.")
+        if path.is_dir():
+            continue
+        if "/" in name:
+            left.append((name, "in a subfolder"))
+        elif not any(fnmatch.fnmatch(name, pattern) for pattern in UPLOAD_PATTERNS):
+            left.append((name, "not a model repo file"))
+        else:
+            sent.append((name, path.stat().st_size))
+    return sent, left
 
 
 def upload_contents(folder: str | Path, repo_id: str) -> list[tuple[str, bytes | Path]]:
-    """What a push of `folder` to `repo_id` sends: `(path in the repo, file or bytes)` for every file, with the model
-    card's usage snippet pointing at `repo_id` (the folder itself is left as it is)."""
+    """What a push of `folder` to `repo_id` sends: `(path in the repo, file or bytes)` for every file of
+    `upload_listing`, with the model card's usage snippet pointing at `repo_id` (the folder itself is left as it
+    is)."""
     from model_cards.generate import with_model_id
 
     folder = Path(folder)
     contents: list[tuple[str, bytes | Path]] = []
-    for name, _ in folder_listing(folder):
+    for name, _ in upload_listing(folder)[0]:
         path = folder / name
         if name == "README.md":
             contents.append((name, with_model_id(path.read_text(encoding="utf-8"), repo_id).encode("utf-8")))
@@ -119,12 +145,28 @@ def upload_contents(folder: str | Path, repo_id: str) -> list[tuple[str, bytes |
     return contents
 
 
+def check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except ValueError as error:
+        raise ValueError(f"--repo-id {repo_id!r} is not a Hub repo id ('name' or 'namespace/name': letters, digits, "
+                         "'-', '_' and '.'; no '..' or leading '/').") from error
+
+
+def _is_network_error(error: BaseException) -> bool:
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return isinstance(error, OSError) or bool(names & {"TransportError", "NetworkError", "ConnectionError"})
+
+
 def push_folder(folder: str | Path, repo_id: str, token: str | None = None, private: bool = False,
                 commit_message: str = "Upload AttnSeq2Seq model") -> str:
-    """Upload the folder to the Hub in one commit (the card's snippet names `repo_id`); raises before sending
-    anything when no token is available."""
+    """Upload the model files of `folder` to the Hub in one commit (the card's snippet names `repo_id`); raises
+    before sending anything when no token is available."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
+    check_repo_id(repo_id)
     folder = Path(folder)
     if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
         raise FileNotFoundError(f"{folder} is not an exported model folder (config.json and model.safetensors).")
@@ -134,9 +176,16 @@ def push_folder(folder: str | Path, repo_id: str, token: str | None = None, priv
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content if isinstance(content, bytes)
                                      else str(content)) for name, content in upload_contents(folder, repo_id)]
     api = HfApi(token=token)
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    commit = api.create_commit(repo_id=repo_id, operations=operations, commit_message=commit_message)
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        commit = api.create_commit(repo_id=repo_id, operations=operations, commit_message=commit_message)
+    except Exception as error:
+        if _is_network_error(error):
+            raise ConnectionError(f"Cannot reach the Hugging Face Hub to push {repo_id} ({error}). Check the network "
+                                  "connection (and HF_ENDPOINT, HF_HUB_OFFLINE), then push again.") from None
+        raise
     return str(getattr(commit, "commit_url", commit))
 
 
-__all__ = ["folder_listing", "generation_config_for", "push_folder", "upload_contents", "write_model_folder"]
+__all__ = ["UPLOAD_PATTERNS", "check_repo_id", "generation_config_for", "push_folder", "upload_contents",
+           "upload_listing", "write_model_folder"]

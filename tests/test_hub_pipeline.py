@@ -15,7 +15,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
 
 from hf_attn_seq2seq import TASK_NAME
-from hf_attn_seq2seq.hub import folder_listing
+from hf_attn_seq2seq.hub import upload_listing
 from training.push import main as push_main
 from training.train import main as train_main
 
@@ -134,13 +134,13 @@ def test_model_card_parses_validates_and_its_snippet_runs(exported, tmp_path):
     assert "translation_text" in result.stdout
 
 
-def test_dry_run_lists_exactly_the_folder(exported, capsys):
+def test_dry_run_lists_exactly_the_model_files(exported, capsys):
     assert push_main([str(exported), "--repo-id", "someone/model", "--dry-run"]) == 0
     printed = capsys.readouterr().out.strip().splitlines()
-    listed = [line.split()[1] for line in printed[:-1]]
+    listed = [line.split()[1] for line in printed if not line.strip().startswith("not sent")][:-1]
     assert any("README.md  (usage snippet loads someone/model)" in line for line in printed)
-    assert listed == [name for name, _ in folder_listing(exported)]
-    assert sorted(listed) == sorted(p.name for p in exported.iterdir())
+    assert listed == [name for name, _ in upload_listing(exported)[0]]
+    assert sorted(listed) == sorted(p.name for p in exported.iterdir())  # an exported folder is all model files
     assert printed[-1].endswith("(dry run)")
 
 
@@ -248,10 +248,8 @@ def test_streamed_bad_items_get_the_clear_errors(exported):
         list(generator(text for text in ["ok", 7]))
 
 
-def test_push_sends_the_folder_in_one_commit_with_the_snippet_naming_the_repo(exported, monkeypatch, capsys):
-    from hf_attn_seq2seq.hub import folder_listing as listing
-
-    card_before = (exported / "README.md").read_text()
+def intercepted_push(monkeypatch):
+    """Run pushes against a stand-in Hub; returns what each commit sent (path in repo -> bytes)."""
     sent = {}
     monkeypatch.setenv("HF_TOKEN", "hf_test_token")
     monkeypatch.setattr("huggingface_hub.HfApi.create_repo", lambda self, repo_id, **kwargs: None)
@@ -263,12 +261,83 @@ def test_push_sends_the_folder_in_one_commit_with_the_snippet_naming_the_repo(ex
         return "https://hub.example/commit/1"
 
     monkeypatch.setattr("huggingface_hub.HfApi.create_commit", create_commit)
+    return sent
+
+
+def test_push_sends_the_folder_in_one_commit_with_the_snippet_naming_the_repo(exported, monkeypatch):
+    card_before = (exported / "README.md").read_text()
+    sent = intercepted_push(monkeypatch)
     assert push_main([str(exported), "--repo-id", "someone/pushed-model"]) == 0
-    assert sorted(sent) == sorted(name for name, _ in listing(exported))
+    assert sorted(sent) == sorted(name for name, _ in upload_listing(exported)[0])
     card = sent["README.md"].decode()
     assert "model_id = 'someone/pushed-model'" in card and "model_id = 'someone/attn-seq2seq-reverse'" not in card
     assert (exported / "README.md").read_text() == card_before  # the user's folder is left alone
     assert sent["model.safetensors"] == (exported / "model.safetensors").read_bytes()
+
+
+def test_push_sends_model_files_only_and_the_dry_run_says_so(exported, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(exported, folder)
+    (folder / ".env").write_text("HF_TOKEN=hf_secret")
+    (folder / ".netrc").write_text("machine huggingface.co password secret")
+    (folder / "notes.txt").write_text("private")
+    (folder / "checkpoints" / "checkpoint-10").mkdir(parents=True)
+    (folder / "checkpoints" / "checkpoint-10" / "training_args.bin").write_bytes(b"pickled")
+    (folder / "checkpoints" / "checkpoint-10" / "optimizer.pt").write_bytes(b"state")
+    assert push_main([str(folder), "--repo-id", "someone/model", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    dry_listed = sorted(line.split()[1] for line in printed.splitlines()
+                        if not line.strip().startswith("not sent") and "total," not in line)
+    for secret in (".env", ".netrc", "notes.txt", "checkpoints/checkpoint-10/training_args.bin"):
+        assert f"not sent  {secret} (" in printed
+    sent = intercepted_push(monkeypatch)
+    assert push_main([str(folder), "--repo-id", "someone/model"]) == 0
+    assert sorted(sent) == dry_listed == sorted(p.name for p in exported.iterdir())
+    assert not any(b"secret" in content or content == b"pickled" for content in sent.values())
+
+
+def test_push_refuses_a_symlink_out_of_the_folder(exported, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(exported, folder)
+    outside = tmp_path / "id_rsa"
+    outside.write_text("private key")
+    (folder / "extra.png").symlink_to(outside)
+    sent = intercepted_push(monkeypatch)
+    for extra in (["--dry-run"], []):
+        assert push_main([str(folder), "--repo-id", "someone/model", *extra]) == 2
+        assert "extra.png is a symlink to" in capsys.readouterr().err
+    assert sent == {}
+
+
+@pytest.mark.parametrize("repo_id", ["../../etc", "a/b/c", "/absolute", "someone/bad name"])
+def test_push_refuses_a_bad_repo_id(exported, repo_id, monkeypatch, capsys):
+    sent = intercepted_push(monkeypatch)
+    assert push_main([str(exported), "--repo-id", repo_id, "--dry-run"]) == 2
+    assert "is not a Hub repo id" in capsys.readouterr().err
+    assert push_main([str(exported), "--repo-id", repo_id]) == 2
+    assert sent == {}
+
+
+def test_push_without_network_says_so(exported, monkeypatch, capsys):
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+
+    class ConnectError(Exception):  # the shape of httpx's (and httpx2's) error
+        pass
+
+    class TransportError(ConnectError):
+        pass
+
+    def unreachable(self, repo_id, **kwargs):
+        raise TransportError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr("huggingface_hub.HfApi.create_repo", unreachable)
+    assert push_main([str(exported), "--repo-id", "someone/model"]) == 2
+    error = capsys.readouterr().err
+    assert "Cannot reach the Hugging Face Hub to push someone/model" in error and "Traceback" not in error
 
 
 def test_card_metadata_names_dataset_language_and_evaluation_split(exported):

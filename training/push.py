@@ -2,14 +2,18 @@
 
     python -m training.push outputs/date-attention/model --repo-id you/attn-seq2seq-date [--dry-run]
 
-The folder written by `training.train` (`<output-dir>/model`) is what is uploaded, in one commit, with the model card's
-usage snippet pointing at `--repo-id`. `--dry-run` lists the files and sizes without any network access.
+The model files of the folder written by `training.train` (`<output-dir>/model`) are uploaded in one commit, with the
+model card's usage snippet pointing at `--repo-id`. Only what a model repo needs goes (weights, configs, tokenizer,
+code, card, images, metrics: `hf_attn_seq2seq.hub.UPLOAD_PATTERNS`); subfolders, hidden files and anything else stay,
+and a symlink out of the folder is refused. `--dry-run` lists exactly what would be sent, and what would not, without
+any network access.
 """
 
 import argparse
 import sys
+from pathlib import Path
 
-from hf_attn_seq2seq.hub import folder_listing, push_folder, upload_contents
+from hf_attn_seq2seq.hub import check_repo_id, push_folder, upload_contents, upload_listing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,18 +25,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; send nothing")
     args = parser.parse_args(argv)
     try:
-        files = folder_listing(args.folder)
+        check_repo_id(args.repo_id)
+        if not Path(args.folder).is_dir():
+            raise FileNotFoundError(f"{args.folder}: no such folder.")
+        files, left = upload_listing(args.folder)
         if not files:
-            raise FileNotFoundError(f"{args.folder}: no files to upload.")
+            raise FileNotFoundError(f"{args.folder}: no model files to upload.")
         if args.dry_run:
             upload_contents(args.folder, args.repo_id)  # the card must have a snippet to point at the repo
             for name, size in files:
                 note = f"  (usage snippet loads {args.repo_id})" if name == "README.md" else ""
                 print(f"{size:>12,}  {name}{note}")
             print(f"{sum(size for _, size in files):>12,}  total, {len(files)} files -> {args.repo_id} (dry run)")
+            for name, reason in left:
+                print(f"{'not sent':>12}  {name} ({reason})")
             return 0
         url = push_folder(args.folder, args.repo_id, token=args.token, private=args.private)
-    except (FileNotFoundError, PermissionError, ValueError) as error:
+    except (OSError, PermissionError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"uploaded {len(files)} files: {url}")
