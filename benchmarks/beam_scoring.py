@@ -16,17 +16,11 @@ from pathlib import Path
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
+from benchmarks.report import scoring_table
 from hf_attn_seq2seq.beam_search import gnmt_beam_search
 from hf_attn_seq2seq.data import load_translation
+from hf_attn_seq2seq.evaluation import predict_texts, tokenized_references
 from hf_attn_seq2seq.metrics import load_metric, tokenized_bleu
-from training.train import predict_texts, tokenized_references
-
-
-def scoring_table(results: list[dict]) -> list[str]:
-    """Markdown lines of the comparison (here and in RESULTS.md)."""
-    lines = ["| scoring | sacreBLEU | BLEU (lc tok) | words per output | seconds |", "|---|---|---|---|---|"]
-    return lines + [f"| {r['setting']} | {r['bleu']:.2f} | {r['bleu_lowercased_tokenized']:.2f} | "
-                    f"{r['mean_words']:.2f} | {r['seconds']:.0f} |" for r in results]
 
 
 def settings(num_beams: int) -> dict[str, dict]:

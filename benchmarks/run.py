@@ -8,29 +8,26 @@ shared machine moves both sides alike.
 """
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
-import transformers
 from transformers import DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments, TrainerCallback, set_seed
 from transformers.generation import GenerationMixin
 
+from benchmarks.report import write_results
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
 from hf_attn_seq2seq import modeling_attn_seq2seq as modeling
 from hf_attn_seq2seq.data import load_task
+from hf_attn_seq2seq.evaluation import tokenize
 from hf_attn_seq2seq.hub import generation_config_for
 from hf_attn_seq2seq.metrics import make_compute_metrics
+from hf_attn_seq2seq.presets import load_preset
 from hf_attn_seq2seq.quantization import quantize_dynamic_int8
 from hf_attn_seq2seq.tokenization import build_char_tokenizer
-from training.train import load_preset, tokenize
 
 
-RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
 SECTIONS = ("training", "generation", "threads", "accuracy", "int8", "int8_large")
 
 
@@ -353,97 +350,6 @@ def bench_threads(setup: Setup, model) -> dict:
 # ------------------------------------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------------------------------------
-
-
-def write_results(results: dict, command: str) -> str:
-    lines = ["# Benchmark results", "",
-             f"Command: `{command}`  ", f"Machine: {platform.processor() or platform.machine()}, "
-             f"{torch.get_num_threads()} threads; torch {torch.__version__}, transformers {transformers.__version__}, "
-             f"Python {platform.python_version()}.", ""]
-    if "training" in results:
-        r = results["training"]
-        lines += ["## 1. Training throughput (attention preset, date task, batch 128, hidden 256)", "",
-                  "| runner | target tokens / s (median) |", "|---|---|",
-                  f"| Seq2SeqTrainer | {r['trainer_tokens_per_second']:,.0f} |",
-                  f"| plain PyTorch loop | {r['loop_tokens_per_second']:,.0f} |", "",
-                  f"Trainer overhead: **{100 * r['trainer_overhead']:+.1f}%** (goal ≤ 10%): the median over "
-                  f"{r.get('rounds', 1)} interleaved pairs of runs of {r['timed_steps']} timed steps after warm-up "
-                  "(per pair: " + ", ".join(f"{100 * o:+.1f}%" for o in r.get("round_overheads", [])) + ").", ""]
-    if "accuracy" in results:
-        r = results["accuracy"]
-        reached = (f"**{r['seconds']:.0f} s** (step {r['step']}, {r['exact_match']:.2f}%)" if "seconds" in r
-                   else "not reached")
-        lines += ["## 2. Time to accuracy", "",
-                  f"Main job configuration, evaluating the test split every {r['eval_steps']} steps: first reached "
-                  f"{r['target']}% exact match after {reached}, evaluation time included.", ""]
-    if "generation" in results:
-        r = results["generation"]
-        lines += ["## 3. Generation", "",
-                  "| setting | generate() seq/s | hand-written loop seq/s | time ratio | transformers' loop ratio |",
-                  "|---|---|---|---|---|"]
-        for label in ("greedy, batch 1", "greedy, batch 64", "beam 5, batch 16"):
-            e = r[label]
-            hand = f"{e['hand_sequences_per_second']:,.1f}" if "ratio" in e else "—"
-            ratio = f"{e['ratio']:.2f}x" if "ratio" in e else "—"
-            general = f"{e['general_loop_ratio']:.2f}x" if "general_loop_ratio" in e else "—"
-            lines.append(f"| {label} | {e['sequences_per_second']:,.1f} | {hand} | {ratio} | {general} |")
-        per_token = r["seconds_per_token"]
-        lines += ["", "Goals: ≤ 1.3x at batch 1, ≤ 1.1x at batch 64 (both generate the same tokens). Plain greedy "
-                  "calls of `generate()` run the model's direct loop over decoder steps; the last column times "
-                  "transformers' general loop (`GenerationMixin.generate`), which sampling, beam search and every "
-                  "call with processors or dict outputs go through, against the same hand-written loop.", "",
-                  "| output length | ms per token (greedy, batch 1) |", "|---|---|"]
-        lines += [f"| {length} | {1000 * seconds:.3f} |" for length, seconds in per_token.items()]
-        lines += ["", f"Length 256 against length 16: **{r['per_token_ratio_256_vs_16']:.2f}x** per token "
-                      "(goal ≤ 1.2x: flat means O(1) work per step).", ""]
-    int8_rows = [(name, results[name]) for name in ("int8", "int8_large") if name in results]
-    if int8_rows:
-        lines += ["## 4. int8 (dynamic quantization of LSTM and Linear, `torch.ao.quantization.quantize_dynamic`)", "",
-                  "Decode time: `generate()` of one test source at batch 1, fp32 and int8 timed in alternation.", "",
-                  "| date model | parameters | fp32 decode ms | int8 decode ms | speed-up (goal ≥ 2x) | "
-                  "fp32 exact match | int8 exact match | change (goal ≥ -0.1) |", "|---|---|---|---|---|---|---|---|"]
-        for name, r in int8_rows:
-            label = "main job, hidden 256" if name == "int8" else f"hidden {r['hidden_size']}"
-            lines.append(f"| {label} | {r.get('parameters', 0):,} | {1e3 * r['fp32_seconds_batch1']:.2f} | "
-                         f"{1e3 * r['int8_seconds_batch1']:.2f} | **{r['speedup']:.2f}x** | "
-                         f"{r['fp32_exact_match']:.2f}% | {r['int8_exact_match']:.2f}% | "
-                         f"{r['int8_exact_match'] - r['fp32_exact_match']:+.2f} points |")
-        lines.append("")
-        if "int8_large" in results:
-            r = results["int8_large"]
-            reached = r["time_to_accuracy"]
-            trained = (f"reached {reached['exact_match']:.2f}% test exact match at step {reached['step']} "
-                       f"({reached['seconds']:.0f} s)" if "seconds" in reached else "did not reach 99.9%")
-            lines += [f"The hidden-{r['hidden_size']} model trains with the main job's recipe at learning rate "
-                      f"{r['learning_rate']:g} and {trained}. At hidden 256 a decoder step's weights (about 1 MB) "
-                      "sit in the CPU caches and the step is bound by per-operation overhead, so int8 has nothing to "
-                      "speed up; at hidden 1024 (about 17 MB of LSTM weights per step) fp32 is bound by memory "
-                      "traffic, which int8 cuts by four.", ""]
-        lines += [f"save_pretrained of a quantized model: {int8_rows[0][1]['save']}", ""]
-    if "threads" in results:
-        r = results["threads"]
-        fastest = min(r, key=r.get)
-        lines += ["## 5. Threads and oneDNN (one decoder step, batch 1)", "", "| setting | µs per step |",
-                  "|---|---|"]
-        lines += [f"| {setting} | {1e6 * seconds:.0f} |" for setting, seconds in r.items()]
-        lines += ["", f"Fastest: {fastest}. Both switches are process-wide, so the model changes neither: an "
-                  "application that serves small batches on CPU sets `torch.backends.mkldnn.enabled = False` and "
-                  "`torch.set_num_threads(...)` itself (README, Performance).", ""]
-    translation_path = Path(__file__).with_name("TRANSLATION.json")
-    if translation_path.exists():  # recorded from full training runs by benchmarks.translation
-        from benchmarks.translation import translation_section
-
-        lines += translation_section(json.loads(translation_path.read_text()))
-    toy_tasks_path = Path(__file__).with_name("TOY_TASKS.json")
-    if toy_tasks_path.exists():  # recorded from full training runs by benchmarks.toy_tasks
-        from benchmarks.toy_tasks import toy_tasks_section
-
-        lines += toy_tasks_section(json.loads(toy_tasks_path.read_text()))
-    text = "\n".join(lines)
-    RESULTS_PATH.write_text(text)
-    saved = {**results, "command": command}
-    (RESULTS_PATH.with_suffix(".json")).write_text(json.dumps(saved, indent=2, default=str) + "\n")
-    return text
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -20,8 +20,9 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.report import TOY_TASKS_PATH
 
-TOY_TASKS_PATH = Path(__file__).with_name("TOY_TASKS.json")
+
 FRESH_SEED = 1
 FRESH_SIZE = 5000
 
@@ -37,7 +38,7 @@ def answer(task: str, source: str) -> str:
 
 
 def score_sources(model, tokenizer, task: str, sources: list[str], max_new_tokens: int) -> dict:
-    from training.train import predict_texts
+    from hf_attn_seq2seq.evaluation import predict_texts
 
     predictions = predict_texts(model, tokenizer, sources, max_new_tokens, batch_size=250)
     wrong = [(s, p) for s, p in zip(sources, predictions) if p != answer(task, s)]
@@ -92,53 +93,6 @@ def fresh_sources(task: str, training_sources: set[str]) -> dict[str, list[str]]
     return sets
 
 
-def toy_tasks_section(data: dict) -> list[str]:
-    """Markdown lines of RESULTS.md's toy-task section."""
-    lines = ["## 7. Toy tasks: every task the CLI offers learns", ""]
-    finals = data.get("final", {})
-    if finals:
-        lines += ["The default command of each task (`python -m training.train --task TASK --output-dir DIR`), timed "
-                  "by its wall clock; fresh sources are drawn with another seed, none in the training data, and "
-                  "scored against answers computed by Python.", "",
-                  "| task | preset | parameters | training | wall clock | test exact match | fresh set | "
-                  "beyond training lengths |", "|---|---|---|---|---|---|---|---|"]
-        for task, r in finals.items():
-            fresh = r["fresh"]
-            beyond = [f"{name}: {s['exact_match']:.2f}% of {s['size']:,}" for name, s in fresh.items()
-                      if name != "fresh"]
-            lines.append(f"| {task} | `{r['preset']}` "
-                         f"| {r['parameters']:,} | {r['train_seconds']:.0f} s | {r['wall_seconds']:.0f} s | "
-                         f"**{r['test_exact_match']:.2f}%** | **{fresh['fresh']['exact_match']:.2f}%** of "
-                         f"{fresh['fresh']['size']:,} | {'; '.join(beyond) or '—'} |")
-        lines.append("")
-        for task, r in finals.items():
-            lines.append(f"{task}: validation exact match per epoch " +
-                         ", ".join(f"{v:.2f}" for v in r["validation_exact_match_per_epoch"]) + "  ")
-            for name, s in r["fresh"].items():
-                if s["errors"]:
-                    lines.append(f"{task}, {name}, first errors: " + "; ".join(f"`{e}`" for e in s["errors"][:5])
-                                 + "  ")
-        lines.append("")
-    candidates = data.get("candidates", {})
-    if candidates:
-        lines += ["How the presets were chosen: each try below is a full training run (`training.train` with the "
-                  "overrides shown), judged on its validation curve; the test score is shown for completeness. The "
-                  "tries ran beside other work on the same 2 cores, so their times are upper bounds and not "
-                  "comparable with each other; the default commands above were timed alone.", ""]
-        for task, tries in candidates.items():
-            lines += [f"{task}:", "", "| try | training | validation exact match per epoch | test |",
-                      "|---|---|---|---|"]
-            for name, r in tries.items():
-                curve = ", ".join(f"{v:.1f}" for v in r["validation_exact_match_per_epoch"])
-                lines.append(f"| {name} | {r['train_seconds']:.0f} s | {curve} | {r['test_exact_match']:.2f}% |")
-            lines.append("")
-    if data.get("notes"):
-        lines += [data["notes"], ""]
-    if data.get("comparison"):
-        lines += data["comparison"]
-    return lines
-
-
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", action="append", default=[], choices=("addition", "reverse"))
@@ -164,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
         data["comparison"] = [f"`{command}`: {text[0][0].lower()}{text[0][1:]}"] + text[1:] + [""]
     TOY_TASKS_PATH.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
-    from benchmarks.run import RESULTS_PATH, write_results
+    from benchmarks.report import RESULTS_PATH, write_results
 
     results = json.loads(RESULTS_PATH.with_suffix(".json").read_text())
     command = results.pop("command", "python -m benchmarks.run")

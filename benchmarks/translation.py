@@ -12,10 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-TRANSLATION_PATH = Path(__file__).with_name("TRANSLATION.json")
-PUBLISHED = ("BLEU 28.3 on test 2016 de→en (lowercased tokenized) for a bidirectional-GRU encoder with Bahdanau "
-             "attention, 20.5M parameters, trained on a GPU")
+from benchmarks.report import TRANSLATION_PATH
 
 
 def summarize_run(folder: Path) -> dict:
@@ -28,49 +25,6 @@ def summarize_run(folder: Path) -> dict:
         **{key: metrics[key] for key in keys if key in metrics},
         "validation_bleu_per_epoch": [round(entry["eval_bleu"], 2) for entry in log if "eval_bleu" in entry],
     }
-
-
-def translation_section(data: dict) -> list[str]:
-    """Markdown lines of RESULTS.md's translation section."""
-    from benchmarks.beam_scoring import scoring_table  # imports the model stack; only needed here
-
-    lines = ["## 6. Translation: Multi30k (German↔English), 2-core CPU", ""]
-    runs = data.get("runs", [])
-    if runs:
-        lines += ["| direction | test BLEU, lowercased tokenized | test sacreBLEU | test chrF | parameters | "
-                  "training wall time | test decoding |", "|---|---|---|---|---|---|---|"]
-        for run in runs:
-            lines.append(
-                f"| {run['source_lang']}→{run['target_lang']} | **{run['test_bleu_lowercased_tokenized']:.2f}** | "
-                f"{run['test_bleu']:.2f} | {run['test_chrf']:.2f} | {run['parameters']:,} | "
-                f"{run['train_seconds'] / 60:.1f} min | {run['test_generation_seconds']:.0f} s |")
-        lines += ["", f"Test split `{runs[0]['test_split']}` (1,000 sentences). sacreBLEU signature: "
-                      f"`{runs[0]['test_bleu_signature']}` (detokenized cased output against the raw references). "
-                      "The lowercased tokenized figure scores output and the `tok/*.lc.norm.tok.*` references after "
-                      "Moses lowercasing, punctuation normalization and tokenization, the convention of the "
-                      f"published LSTM/GRU numbers. For comparison, the published figure is {PUBLISHED}. The "
-                      "training wall time covers the tokenizer, training and a beam-search validation pass after "
-                      "every epoch.", ""]
-        for run in runs:
-            lines += [f"{run['source_lang']}→{run['target_lang']}: `{run['command']}`  ",
-                      "validation sacreBLEU per epoch: " + ", ".join(f"{b:.1f}" for b in
-                                                                       run["validation_bleu_per_epoch"]), ""]
-    if data.get("preset_costs"):
-        costs = data["preset_costs"]
-        lines += [f"Cost of candidate settings (`python -m benchmarks.translation_presets`: median training step on "
-                  f"length-grouped batches of {costs['batch_size']} pairs, {costs['threads']} threads):", "",
-                  "| setting | parameters | ms per step | minutes per epoch |", "|---|---|---|---|"]
-        lines += [f"| {name} | {c['parameters']:,} | {c['ms_per_step']:.0f} | {c['minutes_per_epoch']:.1f} |"
-                  for name, c in costs["candidates"].items()]
-        lines += [""]
-    if data.get("beam_scoring"):
-        scoring = data["beam_scoring"]
-        lines += [f"Beam-search scoring, measured on the validation split ({scoring['direction']}, beam "
-                  f"{scoring['num_beams']}):", ""]
-        lines += scoring_table(scoring["results"]) + [""]
-    if data.get("notes"):
-        lines += [data["notes"], ""]
-    return lines
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -92,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
         data["notes"] = args.notes
     TRANSLATION_PATH.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
-    from benchmarks.run import RESULTS_PATH, write_results
+    from benchmarks.report import RESULTS_PATH, write_results
 
     results = json.loads(RESULTS_PATH.with_suffix(".json").read_text())
     command = results.pop("command", "python -m benchmarks.run")

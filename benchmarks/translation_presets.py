@@ -20,8 +20,8 @@ from transformers import DataCollatorForSeq2Seq
 
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
 from hf_attn_seq2seq.data import load_translation
+from hf_attn_seq2seq.presets import load_preset
 from hf_attn_seq2seq.tokenization import train_subword_tokenizer
-from training.train import load_preset
 
 
 # name -> model options changed from the `translation` preset
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    from benchmarks.translation import TRANSLATION_PATH
+    from benchmarks.report import TRANSLATION_PATH
 
     measured = main()
     recorded = json.loads(TRANSLATION_PATH.read_text()) if TRANSLATION_PATH.exists() else {}

@@ -1,16 +1,14 @@
 """Hub-ready export: a folder that is exactly what `push_to_hub` uploads, written atomically."""
 
-import ctypes
-import errno
 import fnmatch
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from transformers import GenerationConfig
+
+from .modeling_attn_seq2seq import write_staged
 
 
 def generation_config_for(model_config, num_beams: int = 1, **settings) -> GenerationConfig:
@@ -34,23 +32,21 @@ def write_model_folder(
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write weights (safetensors), config with `auto_map` and `custom_pipelines`, the model and pipeline code, the
-    tokenizer, the generation config and `metrics.json`.
+    tokenizer, the generation config and `metrics.json`; `extra(tmp_folder)` may add files (card, images).
 
-    Everything is written into a temporary folder beside `folder`, which then takes the place of `folder` in one
-    atomic exchange, so a kill at any moment leaves the old or the new complete folder. Leftovers of killed exports
-    (`.<name>.*` beside it) are removed first; the caller makes sure no other export writes there at the same time.
-    `extra(tmp_folder)` may add files (card, images).
+    The folder is replaced whole and atomically (`write_staged`): a kill at any moment leaves the old or the new
+    complete folder. Leftovers of killed exports (`.<name>.*` beside it) are removed first; the caller makes sure no
+    other export writes there at the same time.
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"{folder} exists and is not a folder; move it away (it is not replaced or deleted).")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    # staging folders of this function and of the model's own atomic save inside them
+    # staging folders of killed exports and of the model's own atomic save inside them
     for pattern in (f".{folder.name}.*", f"..{folder.name}.*"):
         for leftover in folder.parent.glob(pattern):
             shutil.rmtree(leftover, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+
+    def fill(staging: Path) -> None:
         if generation_config is not None:
             model.generation_config = generation_config
         model.save_pretrained(staging)  # with the model and config code, the pipeline code it imports
@@ -59,43 +55,8 @@ def write_model_folder(
             (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         if extra is not None:
             extra(staging)
-        _replace_folder(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return folder
 
-
-_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`); False where the system or the file system
-    has no such call."""
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
-        return True
-    error = ctypes.get_errno()
-    if error in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(error, os.strerror(error), str(second))
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """`new` takes the place of `target`: atomically where the system can swap folders, otherwise in two renames."""
-    if not target.exists():
-        os.replace(new, target)
-        return
-    if _exchange(new, target):
-        shutil.rmtree(new, ignore_errors=True)  # now the old folder; a kill here leaves it to the next export
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-    os.replace(target, retired / target.name)
-    os.replace(new, target)
-    shutil.rmtree(retired, ignore_errors=True)
+    return write_staged(folder, fill, whole_folder=True)
 
 
 # What a model repo needs, and nothing else: a folder may also hold checkpoints (optimizer state, a pickled

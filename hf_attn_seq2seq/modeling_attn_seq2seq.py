@@ -4,6 +4,8 @@ Reading order: helpers, attention, the recurrent cache, the pre-trained base, en
 generation head. Tensor comments use `batch`, `src_len`, `tgt_len`, `H` (hidden_size) and `E` (embedding_size).
 """
 
+import ctypes
+import errno
 import math
 import os
 import shutil
@@ -228,6 +230,68 @@ class AttnSeq2SeqCache(Cache):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Atomic saves
+# ---------------------------------------------------------------------------------------------------------------
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`); False where the system or the file system
+    has no such call."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(error, os.strerror(error), str(second))
+
+
+def write_staged(target, write, whole_folder: bool) -> Path:
+    """The package's one way to save atomically: `write(staging)` fills a new folder beside `target`, which then
+    replaces what `target` held.
+
+    - `whole_folder=False` (`save_pretrained`): each written file moves into `target` with one rename, `config.json`
+      last (it marks a complete save); other files in `target` stay, except weights of an earlier, differently
+      sharded save. An interruption leaves every file old or new, never truncated.
+    - `whole_folder=True` (the training CLI's export): the staging folder takes `target`'s place in one exchange
+      (two renames where the system cannot swap folders), so a kill at any moment leaves the old or the new complete
+      folder.
+    """
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise FileExistsError(f"{target} exists and is not a folder; move it away (it is not replaced or deleted).")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
+    try:
+        write(staging)
+        if not whole_folder:
+            target.mkdir(exist_ok=True)
+            written = {path.name for path in staging.iterdir()}
+            for stale in target.glob("model*.safetensors*"):
+                if stale.name not in written:
+                    stale.unlink()
+            for name in sorted(written, key=lambda n: n == "config.json"):
+                os.replace(staging / name, target / name)
+        elif not target.exists():
+            os.replace(staging, target)
+        elif _exchange(staging, target):
+            pass  # `staging` now holds the old folder, removed below; a kill first leaves it to the next export
+        else:
+            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, retired / target.name)
+            os.replace(staging, target)
+            shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Outputs
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -313,20 +377,11 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
             )
         if kwargs.get("push_to_hub") or os.path.isfile(save_directory):
             return super().save_pretrained(save_directory, *args, **kwargs)
-        target = Path(save_directory)
-        target.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
-        try:
-            result = super().save_pretrained(staging, *args, **kwargs)
-            written = {path.name for path in staging.iterdir()}
-            for stale in target.glob("model*.safetensors*"):  # weights of an earlier, differently sharded save
-                if stale.name not in written:
-                    stale.unlink()
-            for name in sorted(written, key=lambda n: n == "config.json"):  # config last: it marks a complete save
-                os.replace(staging / name, target / name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return result
+        results = []
+        write_staged(save_directory, lambda staging: results.append(super(AttnSeq2SeqPreTrainedModel, self)
+                                                                    .save_pretrained(staging, *args, **kwargs)),
+                     whole_folder=False)
+        return results[0]
 
     def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
                                 mean_resizing: bool = True) -> nn.Embedding:
@@ -1178,4 +1233,5 @@ __all__ = [
     "AttnSeq2SeqForConditionalGeneration",
     "AttnSeq2SeqModel",
     "AttnSeq2SeqPreTrainedModel",
+    "write_staged",
 ]

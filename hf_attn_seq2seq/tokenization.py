@@ -5,6 +5,7 @@ Both kinds share the special tokens and ids the model config expects by default:
 """
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
@@ -79,6 +80,27 @@ def train_subword_tokenizer(
     return _finish(tokenizer, model_max_length)
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def load_tokenizer(name_or_path: str | Path, **kwargs):
+    """`AutoTokenizer.from_pretrained`, with a clear error naming the file when a local folder lacks one of the files
+    this package's tokenizers are saved as (transformers would instead try converters for other tokenizer kinds and
+    talk about sentencepiece and tiktoken)."""
+    from transformers import AutoTokenizer
+
+    folder = Path(name_or_path)
+    if folder.is_dir():
+        missing = [name for name in TOKENIZER_FILES if not (folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{folder} has no {' and no '.join(missing)}: the tokenizer saved with the model is incomplete. Copy "
+                "the file(s) from the folder the model was trained into, or save the tokenizer again "
+                "(tokenizer.save_pretrained(folder))."
+            )
+    return AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+
+
 def check_tokenizer_matches_model(tokenizer, config) -> None:
     """Raise `ValueError` when the tokenizer's vocabulary or special ids do not fit the model config."""
     if len(tokenizer) > config.vocab_size:
@@ -93,4 +115,4 @@ def check_tokenizer_matches_model(tokenizer, config) -> None:
                              "match the model.")
 
 
-__all__ = ["build_char_tokenizer", "check_tokenizer_matches_model", "train_subword_tokenizer"]
+__all__ = ["build_char_tokenizer", "check_tokenizer_matches_model", "load_tokenizer", "train_subword_tokenizer"]

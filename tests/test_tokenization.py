@@ -88,3 +88,15 @@ def test_bad_tokenizer_arguments_are_rejected():
         train_subword_tokenizer(SENTENCES, 3)
     with pytest.raises(ValueError, match="at least one non-empty text"):
         build_char_tokenizer([""])
+
+
+@pytest.mark.parametrize("missing", ["tokenizer.json", "tokenizer_config.json"])
+def test_a_folder_missing_a_tokenizer_file_gets_an_error_naming_it(tmp_path, missing):
+    from hf_attn_seq2seq.tokenization import load_tokenizer
+
+    build_char_tokenizer(["abc"]).save_pretrained(tmp_path)
+    assert load_tokenizer(tmp_path).convert_tokens_to_ids("b") == build_char_tokenizer(["abc"]).convert_tokens_to_ids(
+        "b")
+    (tmp_path / missing).unlink()
+    with pytest.raises(FileNotFoundError, match=rf"has no {missing}: the tokenizer saved with the model is "):
+        load_tokenizer(tmp_path)

@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 from transformers import (
     AutoModelForSeq2SeqLM,
-    AutoTokenizer,
     DataCollatorForSeq2Seq,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
@@ -30,10 +29,17 @@ from transformers import (
 import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
 from hf_attn_seq2seq.beam_search import gnmt_beam_search
-from hf_attn_seq2seq.data import load_task, load_translation, read_lines
+from hf_attn_seq2seq.data import load_task, load_translation
+from hf_attn_seq2seq.evaluation import predict_texts, tokenize, tokenized_references
 from hf_attn_seq2seq.hub import generation_config_for, write_model_folder
-from hf_attn_seq2seq.metrics import load_metric, make_compute_metrics, moses_tokenize, tokenized_bleu
-from hf_attn_seq2seq.tokenization import build_char_tokenizer, check_tokenizer_matches_model, train_subword_tokenizer
+from hf_attn_seq2seq.metrics import load_metric, make_compute_metrics, tokenized_bleu
+from hf_attn_seq2seq.presets import TASK_PRESETS, available_presets, convergence_threshold, load_preset
+from hf_attn_seq2seq.tokenization import (
+    build_char_tokenizer,
+    check_tokenizer_matches_model,
+    load_tokenizer,
+    train_subword_tokenizer,
+)
 from hf_attn_seq2seq.visualization import plot_attention, plot_training_curve
 from model_cards import render_model_card
 from training.runs import check_run_identity, hold_output_dir_lock, last_complete_checkpoint, run_identity
@@ -41,7 +47,6 @@ from training.runs import check_run_identity, hold_output_dir_lock, last_complet
 
 logger = logging.getLogger("training.train")
 
-PRESETS_DIR = Path(__file__).with_name("presets")
 TASKS = ("date", "addition", "reverse", "translation")
 TASK_DESCRIPTIONS = {
     "date": "date-format conversion (dates as people write them -> ISO 8601)",
@@ -60,8 +65,6 @@ CARD_LANGUAGES = {"date": ["en"], "addition": None, "reverse": None}
 CONFIG_FIELDS = {field.name for field in dataclasses.fields(AttnSeq2SeqConfig)}
 TRAINING_FIELDS = {field.name for field in dataclasses.fields(Seq2SeqTrainingArguments)}
 GENERATION_FIELDS = ("length_alpha", "coverage_beta")  # GNMT beam-search scoring of the final test translations
-# The preset each task trains with when --preset is not given: the one measured to learn it (benchmarks/RESULTS.md).
-TASK_PRESETS = {"date": "attention", "addition": "addition", "reverse": "reverse", "translation": "translation"}
 
 
 class NotConvergedError(SystemExit):
@@ -107,27 +110,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.preset is None:
         args.preset = TASK_PRESETS[args.task]
     return args
-
-
-def available_presets() -> list[str]:
-    return sorted(path.stem for path in PRESETS_DIR.glob("*.json"))
-
-
-def load_preset(name: str) -> dict:
-    path = PRESETS_DIR / f"{name}.json"
-    if not path.exists():
-        raise SystemExit(f"Unknown preset {name!r}; expected one of {', '.join(available_presets())}.")
-    preset = json.loads(path.read_text())
-    return {"model": dict(preset.get("model", {})), "training": dict(preset.get("training", {})),
-            "generation": dict(preset.get("generation", {})), "data": dict(preset.get("data", {})),
-            "convergence": dict(preset.get("convergence", {}))}
-
-
-def convergence_threshold(task: str) -> dict | None:
-    """`{"metric", "minimum", "hint"}`: the validation score below which a run on `task` has not learned it, stored
-    with the task's own preset (which reaches it); None for tasks without one (translation: BLEU depends on the
-    corpus)."""
-    return load_preset(TASK_PRESETS[task])["convergence"].get(task)
 
 
 def final_validation_score(trainer, metric: str) -> float:
@@ -236,9 +218,9 @@ def load_data(args, preset: dict):
 
 def build_tokenizer(args, data, tokenizer_dir: Path):
     if args.init_from:
-        return AutoTokenizer.from_pretrained(args.init_from)
+        return load_tokenizer(args.init_from)
     if args.resume and tokenizer_dir.exists():
-        return AutoTokenizer.from_pretrained(tokenizer_dir)
+        return load_tokenizer(tokenizer_dir)
     texts = list(data["train"]["source"]) + list(data["train"]["target"])
     if args.task == "translation":
         tokenizer = train_subword_tokenizer(texts, vocab_size=args.vocab_size)
@@ -263,17 +245,6 @@ def build_model(args, preset: dict, tokenizer):
         **preset["model"],
     )
     return AttnSeq2SeqForConditionalGeneration(config)
-
-
-def tokenize(data, tokenizer, max_source_length: int | None, max_target_length: int | None):
-    def encode(batch):
-        encoded = tokenizer(batch["source"], max_length=max_source_length, truncation=max_source_length is not None)
-        targets = tokenizer(text_target=batch["target"], max_length=max_target_length,
-                            truncation=max_target_length is not None)
-        encoded["labels"] = targets["input_ids"]
-        return encoded
-
-    return data.map(encode, batched=True, remove_columns=["source", "target"], desc="tokenize")
 
 
 def check_source_lengths(tokenized, model_limit: int, truncation: int | None) -> None:
@@ -320,34 +291,6 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path, num_train_examp
         values["eval_on_start"] = True  # the first evaluation scores the loaded model before any update
     values.update(preset["training"])
     return Seq2SeqTrainingArguments(**values)
-
-
-def predict_texts(model, tokenizer, sources: list[str], max_new_tokens: int, num_beams: int = 1,
-                  batch_size: int = 100, **generate_kwargs) -> list[str]:
-    """Generate for every source, in batches of similar length (less padding); returns texts in input order."""
-    order = sorted(range(len(sources)), key=lambda index: len(sources[index]))
-    predictions = [""] * len(sources)
-    model.eval()
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
-        encoded = tokenizer([sources[index] for index in batch], return_tensors="pt", padding=True, truncation=True)
-        with torch.no_grad():
-            output = model.generate(input_ids=encoded["input_ids"].to(model.device),
-                                    attention_mask=encoded["attention_mask"].to(model.device),
-                                    max_new_tokens=max_new_tokens, num_beams=num_beams, **generate_kwargs)
-        for index, text in zip(batch, tokenizer.batch_decode(output, skip_special_tokens=True)):
-            predictions[index] = text.strip()
-    return predictions
-
-
-def tokenized_references(dataset: str, split: str, lang: str, references: list[str]) -> list[str]:
-    """The split's lowercased tokenized references: the dataset's own `tok/{split}.lc.norm.tok.{lang}[.gz]` file when
-    it has one (Multi30k does), else the raw references through the same Moses pipeline."""
-    split_file = "val" if split == "validation" else split
-    for path in (Path(dataset) / "tok" / f"{split_file}.lc.norm.tok.{lang}{suffix}" for suffix in (".gz", "")):
-        if path.is_file() and len(lines := read_lines(path)) == len(references):
-            return lines
-    return moses_tokenize(references, lang)
 
 
 def score_translations(args, data, split: str, model, tokenizer, max_new_tokens: int, num_beams: int,
@@ -397,7 +340,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     started = time.perf_counter()
     set_seed(args.seed)
-    preset = apply_overrides(load_preset(args.preset), args.overrides)
+    try:
+        preset = apply_overrides(load_preset(args.preset), args.overrides)
+    except ValueError as error:  # an unknown preset
+        raise SystemExit(str(error)) from None
     validate_run_settings(args, preset)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one process guards the folder for the run
@@ -410,134 +356,197 @@ def main(argv: list[str] | None = None) -> dict:
         lock.close()
 
 
+@dataclasses.dataclass
+class Run:
+    """What the steps of one training run share, in the order they fill it."""
+
+    args: argparse.Namespace
+    preset: dict
+    command: str
+    started: float
+    data: object = None
+    test_split: str = "test"
+    tokenizer: object = None
+    model: object = None
+    tokenized: object = None
+    max_new_tokens: int = 0
+    num_beams: int = 1
+    trainer: object = None
+    train_seconds: float = 0.0
+
+    @property
+    def model_dir(self) -> Path:
+        return self.args.output_dir / "model"
+
+
 def run(args, argv: list[str] | None, preset: dict, started: float) -> dict:
     """Train, evaluate and export, into the output folder `main` has checked and locked."""
-    output_dir = args.output_dir
-    checkpoint_dir, model_dir = output_dir / "checkpoints", output_dir / "model"
-    tokenizer_dir = output_dir / "tokenizer"
+    command = "python -m training.train " + shlex.join(sys.argv[1:] if argv is None else argv)
+    state = Run(args, preset, command, started)
+    prepare(state)
+    train(state)
+    metrics, unconverged = evaluate(state)
+    if not state.trainer.is_world_process_zero():
+        return metrics  # under torchrun, one process writes the folder and prints
+    export(state, metrics, unconverged)
+    report(state, metrics, unconverged)
+    return metrics
 
-    data, test_split = load_data(args, preset)
-    tokenizer = build_tokenizer(args, data, tokenizer_dir)
-    model = build_model(args, preset, tokenizer)
+
+def prepare(state: Run) -> None:
+    """Data, tokenizer, model and tokenized splits, and the generation length."""
+    args = state.args
+    state.data, state.test_split = load_data(args, state.preset)
+    state.tokenizer = build_tokenizer(args, state.data, args.output_dir / "tokenizer")
+    state.model = build_model(args, state.preset, state.tokenizer)
     # Targets are cut at the tokenizer's limit unless told otherwise, so one overlong line cannot stall training.
-    max_target_length = args.max_target_length or tokenizer.model_max_length
-    tokenized = tokenize(data, tokenizer, args.max_source_length, max_target_length)
-    check_source_lengths(tokenized, model.config.max_source_length, args.max_source_length)
-    max_new_tokens = generation_length(tokenized, max_target_length)
-    num_beams = int(preset["training"].pop("generation_num_beams", 1))
+    max_target_length = args.max_target_length or state.tokenizer.model_max_length
+    state.tokenized = tokenize(state.data, state.tokenizer, args.max_source_length, max_target_length)
+    check_source_lengths(state.tokenized, state.model.config.max_source_length, args.max_source_length)
+    state.max_new_tokens = generation_length(state.tokenized, max_target_length)
+    state.num_beams = int(state.preset["training"].pop("generation_num_beams", 1))
+
+
+def train(state: Run) -> None:
+    """Seq2SeqTrainer over the training split, evaluating on validation; resumes when asked."""
+    args, model, tokenizer = state.args, state.model, state.tokenizer
     # While training, the length limit goes in `max_length` (start token included): Seq2SeqTrainer fills the model's
     # generation config with every default after its first evaluation batch, and max_length=20 beside max_new_tokens
     # warns on every batch.
-    model.generation_config = generation_config_for(model.config, max_length=max_new_tokens + 1, num_beams=num_beams)
+    model.generation_config = generation_config_for(model.config, max_length=state.max_new_tokens + 1,
+                                                    num_beams=state.num_beams)
     metric_names = ("exact_match", "bleu", "chrf") if args.task == "translation" else ("exact_match",)
-
-    training_args = training_arguments(args, preset, checkpoint_dir, len(tokenized["train"]))
-    trainer = Seq2SeqTrainer(
+    checkpoint_dir = args.output_dir / "checkpoints"
+    state.trainer = Seq2SeqTrainer(
         model=model,
-        args=training_args,
-        train_dataset=tokenized["train"],
-        eval_dataset=tokenized["validation"],
+        args=training_arguments(args, state.preset, checkpoint_dir, len(state.tokenized["train"])),
+        train_dataset=state.tokenized["train"],
+        eval_dataset=state.tokenized["validation"],
         # with the model, the collator adds decoder_input_ids (label smoothing in Trainer takes the labels away)
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, padding=True),
         processing_class=tokenizer,
         compute_metrics=make_compute_metrics(tokenizer, metric_names),
     )
-    parameters = sum(p.numel() for p in model.parameters())
-    logger.info("%s on %s: %s parameters, %d training examples", args.preset, args.task, f"{parameters:,}",
-                len(tokenized["train"]))
+    logger.info("%s on %s: %s parameters, %d training examples", args.preset, args.task, f"{parameter_count(model):,}",
+                len(state.tokenized["train"]))
     resume_from = None
     if args.resume:
         resume_from = last_complete_checkpoint(checkpoint_dir)
         if resume_from is None:
             raise SystemExit(f"--resume: no complete checkpoint in {checkpoint_dir}.")
         logger.info("resuming from %s", resume_from)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    train_seconds = time.perf_counter() - started
+    state.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    state.train_seconds = time.perf_counter() - state.started
+
+
+def parameter_count(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def evaluate(state: Run) -> tuple[dict, str | None]:
+    """Test scores and the run's record; and, when the validation score is below the task's threshold, the note
+    that says the run did not converge."""
+    args, model = state.args, state.model
     threshold = convergence_threshold(args.task)
     unconverged = None
     if threshold is not None:
-        validation_score = final_validation_score(trainer, threshold["metric"])
+        validation_score = final_validation_score(state.trainer, threshold["metric"])
         if validation_score < threshold["minimum"]:
             unconverged = convergence_note(args.task, validation_score, threshold)
-
     if args.task == "translation":
-        model.generation_config = generation_config_for(model.config, max_new_tokens=max_new_tokens,
-                                                        num_beams=num_beams)
-        test_metrics, test_predictions = score_translations(args, data, test_split, model, tokenizer, max_new_tokens,
-                                                            num_beams, **beam_scoring_kwargs(preset))
-        (output_dir / f"{test_split}.predictions.txt").write_text("\n".join(test_predictions) + "\n")
+        model.generation_config = generation_config_for(model.config, max_new_tokens=state.max_new_tokens,
+                                                        num_beams=state.num_beams)
+        test_metrics, test_predictions = score_translations(
+            args, state.data, state.test_split, model, state.tokenizer, state.max_new_tokens, state.num_beams,
+            **beam_scoring_kwargs(state.preset))
+        (args.output_dir / f"{state.test_split}.predictions.txt").write_text("\n".join(test_predictions) + "\n")
     else:
-        test_metrics = trainer.evaluate(tokenized[test_split], metric_key_prefix="test")
-    command = "python -m training.train " + shlex.join(sys.argv[1:] if argv is None else argv)
+        test_metrics = state.trainer.evaluate(state.tokenized[state.test_split], metric_key_prefix="test")
     metrics = {
         "task": args.task,
         "preset": args.preset,
-        "command": command,
-        "parameters": parameters,
-        "train_seconds": round(train_seconds, 1),
-        "test_split": test_split,
+        "command": state.command,
+        "parameters": parameter_count(model),
+        "train_seconds": round(state.train_seconds, 1),
+        "test_split": state.test_split,
         **({"source_lang": args.source_lang, "target_lang": args.target_lang} if args.task == "translation" else {}),
         **{key: value for key, value in test_metrics.items() if key.startswith("test_")},
         **({"did_not_converge": unconverged} if unconverged else {}),
     }
-    if not trainer.is_world_process_zero():
-        return metrics  # under torchrun, one process writes the folder and prints
+    return metrics, unconverged
+
+
+CARD_SCORES = {"exact_match": "test_exact_match", "bleu": "test_bleu", "chrf": "test_chrf",
+               "bleu_lowercased_tokenized": "test_bleu_lowercased_tokenized"}
+
+
+def card_scores(metrics: dict) -> dict:
+    return {name: metrics[key] for name, key in CARD_SCORES.items() if key in metrics}
+
+
+def export(state: Run, metrics: dict, unconverged: str | None) -> None:
+    """The Hub-ready folder: model, tokenizer and code, with showcase predictions, reports and the card."""
+    args, model = state.args, state.model
     # the exported generation config: only what is set here
-    model.generation_config = generation_config_for(model.config, max_new_tokens=max_new_tokens, num_beams=num_beams)
-    showcase = SHOWCASE_INPUTS.get(args.task) or list(data[test_split]["source"][:5])
-    predictions = predict_texts(model, tokenizer, showcase, max_new_tokens, num_beams)
+    model.generation_config = generation_config_for(model.config, max_new_tokens=state.max_new_tokens,
+                                                    num_beams=state.num_beams)
+    showcase = SHOWCASE_INPUTS.get(args.task) or list(state.data[state.test_split]["source"][:5])
+    predictions = predict_texts(model, state.tokenizer, showcase, state.max_new_tokens, state.num_beams)
     metrics["examples"] = dict(zip(showcase, predictions))
+    write_model_folder(state.model_dir, model, state.tokenizer, model.generation_config, metrics,
+                       extra=lambda folder: write_reports(state, folder, metrics, showcase, unconverged))
 
+
+def write_reports(state: Run, folder: Path, metrics: dict, showcase: list[str], unconverged: str | None) -> None:
+    """Training log and curve, attention heatmaps of test sources and the model card, into the folder being
+    exported."""
+    args, model, log = state.args, state.model, state.trainer.state.log_history
+    (folder / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+    plot_training_curve(log, folder / "training_curve.png")
     heatmap_sources = [showcase[0]] if args.task == "date" else []
-    heatmap_sources += list(data[test_split]["source"][: args.num_heatmaps])
-    score_names = {"exact_match": "test_exact_match", "bleu": "test_bleu", "chrf": "test_chrf",
-                   "bleu_lowercased_tokenized": "test_bleu_lowercased_tokenized"}
-    card_metrics = {name: metrics[key] for name, key in score_names.items() if key in metrics}
+    heatmap_sources += list(state.data[state.test_split]["source"][: args.num_heatmaps])
+    heatmap_file = None
+    if model.config.attention != "none":
+        for index, source in enumerate(heatmap_sources):
+            plot_attention(model, state.tokenizer, source, folder / f"attention_{index}.png",
+                           max_new_tokens=state.max_new_tokens)
+        heatmap_file = "attention_0.png" if heatmap_sources else None
+    card = render_model_card(
+        model_name=f"attn-seq2seq-{args.task}-{args.preset}",
+        task_description=TASK_DESCRIPTIONS.get(args.task, f"translation {args.source_lang}->{args.target_lang}"),
+        config=model.config,
+        metrics=card_scores(metrics),
+        command=state.command,
+        example=showcase[0],
+        model_id=args.hub_model_id or f"attn-seq2seq-{args.task}-{args.preset}",
+        dataset_name=card_dataset_name(args),
+        dataset_type=None if args.task == "translation" else "generated",
+        dataset_split=state.test_split,
+        languages=CARD_LANGUAGES.get(args.task, [args.source_lang, args.target_lang]),
+        heatmap_file=heatmap_file,
+        training_details=f"{metrics['parameters']:,} parameters; trained in {state.train_seconds:.0f} s on "
+                         f"{torch.get_num_threads()} CPU threads; test split `{state.test_split}`.",
+        results_notes=translation_notes(metrics, state.num_beams, state.preset) if args.task == "translation" else "",
+        warning=f"This run {unconverged}." if unconverged else "",
+    )
+    card.save(folder / "README.md")
 
-    def add_reports(folder: Path) -> None:
-        (folder / "training_log.json").write_text(json.dumps(trainer.state.log_history, indent=1) + "\n")
-        plot_training_curve(trainer.state.log_history, folder / "training_curve.png")
-        heatmap_file = None
-        if model.config.attention != "none":
-            for index, source in enumerate(heatmap_sources):
-                plot_attention(model, tokenizer, source, folder / f"attention_{index}.png",
-                               max_new_tokens=max_new_tokens)
-            heatmap_file = "attention_0.png" if heatmap_sources else None
-        card = render_model_card(
-            model_name=f"attn-seq2seq-{args.task}-{args.preset}",
-            task_description=TASK_DESCRIPTIONS.get(args.task, f"translation {args.source_lang}->{args.target_lang}"),
-            config=model.config,
-            metrics=card_metrics,
-            command=command,
-            example=showcase[0],
-            model_id=args.hub_model_id or f"attn-seq2seq-{args.task}-{args.preset}",
-            dataset_name=card_dataset_name(args),
-            dataset_type=None if args.task == "translation" else "generated",
-            dataset_split=test_split,
-            languages=CARD_LANGUAGES.get(args.task, [args.source_lang, args.target_lang]),
-            heatmap_file=heatmap_file,
-            training_details=f"{parameters:,} parameters; trained in {train_seconds:.0f} s on "
-                             f"{torch.get_num_threads()} CPU threads; test split `{test_split}`.",
-            results_notes=translation_notes(metrics, num_beams, preset) if args.task == "translation" else "",
-            warning=f"This run {unconverged}." if unconverged else "",
-        )
-        card.save(folder / "README.md")
 
-    write_model_folder(model_dir, model, tokenizer, model.generation_config, metrics, extra=add_reports)
-    total_seconds = time.perf_counter() - started
-
-    print(f"\n{args.preset} on {args.task}: test ({test_split}) " +
-          ", ".join(f"{name} {value:.2f}" for name, value in card_metrics.items()))
+def report(state: Run, metrics: dict, unconverged: str | None) -> None:
+    """Scores and showcase predictions on stdout; a run that did not converge says so and exits non-zero."""
+    args = state.args
+    print(f"\n{args.preset} on {args.task}: test ({state.test_split}) " +
+          ", ".join(f"{name} {value:.2f}" for name, value in card_scores(metrics).items()))
     for source, prediction in metrics["examples"].items():
         print(f"  {source!r:>34} -> {prediction}")
-    print(f"saved {model_dir} (heatmap: {model_dir / 'attention_0.png'}) in {total_seconds:.0f} s total")
+    total_seconds = time.perf_counter() - state.started
+    print(f"saved {state.model_dir} (heatmap: {state.model_dir / 'attention_0.png'}) in {total_seconds:.0f} s total")
     if unconverged:
         banner = "!" * 80
         message = f"{banner}\nWARNING: {args.preset} on {args.task} {unconverged}\n{banner}"
         if not args.allow_unconverged:
             raise NotConvergedError(message + "\n(exit status 3; pass --allow-unconverged to exit 0)")
         print(message)
-    return metrics
 
 
 def cli() -> None:
