@@ -67,6 +67,18 @@ def random_batch(lengths: list[int], seed: int = 0) -> tuple[torch.Tensor, torch
     return ids, ids.ne(PAD).long()
 
 
+def assert_each_row_as_if_alone(model, seed: int, source_lengths=(3, 7, 5), target_lengths=(4, 2, 6)) -> None:
+    """Padding changes no sequence's output: every row of a padded batch gives the logits it gives alone."""
+    input_ids, attention_mask = random_batch(list(source_lengths), seed=seed)
+    decoder_ids, _ = random_batch(list(target_lengths), seed=seed + 1)
+    with torch.no_grad():
+        batched = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_ids).logits
+        for row, (src_len, tgt_len) in enumerate(zip(source_lengths, target_lengths)):
+            alone = model(input_ids=input_ids[row : row + 1, :src_len],
+                          decoder_input_ids=decoder_ids[row : row + 1, :tgt_len]).logits
+            torch.testing.assert_close(batched[row, :tgt_len], alone[0], atol=1e-5, rtol=0)
+
+
 @pytest.fixture(autouse=True)
 def network_disabled(monkeypatch):
     """Any connection beyond this machine fails the test (loopback stays open for torch.distributed)."""

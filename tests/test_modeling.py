@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from conftest import EOS, PAD, random_batch, tiny_model
+from conftest import EOS, PAD, assert_each_row_as_if_alone, random_batch, tiny_model
 
 from hf_attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD, shift_tokens_right
 
@@ -23,16 +23,7 @@ def test_loss_is_finite_and_gradients_reach_every_parameter(grid_options):
 
 
 def test_padding_does_not_change_any_sequence(grid_options):
-    model = tiny_model(**grid_options)
-    source_lengths, target_lengths = [3, 7, 5], [4, 2, 6]
-    input_ids, attention_mask = random_batch(source_lengths, seed=2)
-    decoder_ids, _ = random_batch(target_lengths, seed=3)
-    with torch.no_grad():
-        batched = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_ids).logits
-        for row, (src_len, tgt_len) in enumerate(zip(source_lengths, target_lengths)):
-            alone = model(input_ids=input_ids[row : row + 1, :src_len],
-                          decoder_input_ids=decoder_ids[row : row + 1, :tgt_len]).logits
-            torch.testing.assert_close(batched[row, :tgt_len], alone[0], atol=1e-5, rtol=0)
+    assert_each_row_as_if_alone(tiny_model(**grid_options), seed=2)
 
 
 def test_step_by_step_decoding_equals_teacher_forcing(grid_options):

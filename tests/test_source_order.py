@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import PAD, random_batch, tiny_config, tiny_model
+from conftest import PAD, assert_each_row_as_if_alone, random_batch, tiny_config, tiny_model
 
 
 def left_padded(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,15 +62,8 @@ def test_reversal_changes_the_function():
 ], ids=["dot", "additive-feeding", "peeky", "general-bi-residual"])
 def test_reversed_source_padding_and_cache(options):
     model = tiny_model(reverse_source=True, **options)
-    source_lengths, target_lengths = [3, 7, 5], [4, 2, 6]
-    input_ids, attention_mask = random_batch(source_lengths, seed=14)
-    decoder_ids, _ = random_batch(target_lengths, seed=15)
-    with torch.no_grad():
-        batched = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_ids).logits
-        for row, (src_len, tgt_len) in enumerate(zip(source_lengths, target_lengths)):
-            alone = model(input_ids=input_ids[row : row + 1, :src_len],
-                          decoder_input_ids=decoder_ids[row : row + 1, :tgt_len]).logits
-            torch.testing.assert_close(batched[row, :tgt_len], alone[0], atol=1e-5, rtol=0)
+    assert_each_row_as_if_alone(model, seed=14)
+    input_ids, attention_mask = random_batch([3, 7, 5], seed=14)
     for kwargs in (dict(num_beams=1), dict(num_beams=3)):
         cached = model.generate(input_ids, attention_mask=attention_mask, max_new_tokens=6, **kwargs)
         recomputed = model.generate(input_ids, attention_mask=attention_mask, max_new_tokens=6, use_cache=False,

@@ -35,7 +35,7 @@ class OutputDirInUse(SystemExit):
 def hold_output_dir_lock(output_dir: Path):
     """Take the folder's lock for the life of this process; refuse when another run holds it. Returns the open lock
     file (keep a reference: closing it releases the lock)."""
-    handle = open(output_dir / LOCK_FILE, "a+")  # noqa: SIM115  (held until the process ends)
+    handle = open(output_dir / LOCK_FILE, "a+")  # held until the run ends
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
