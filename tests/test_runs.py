@@ -103,3 +103,13 @@ def test_resume_with_no_resumable_checkpoint_keeps_them_all(tmp_path):
         train(folder, "--resume")
     after = sorted(path.name for path in checkpoints.rglob("*") if path.is_file())
     assert after == before  # moved aside, every file still there
+
+
+def test_a_run_that_stopped_before_saving_anything_does_not_block_the_corrected_command(tmp_path):
+    folder = tmp_path / "run"
+    translation = ["--task", "translation", "--source-lang", "de", "--target-lang", "en", "--output-dir", str(folder)]
+    with pytest.raises(Exception, match="no such file or folder"):
+        main([*translation, "--dataset", str(tmp_path / "typo.tsv")])
+    assert (folder / RUN_FILE).exists() and not (folder / "checkpoints").exists()
+    train(folder)  # another run, but the first one left nothing to lose
+    assert json.loads((folder / RUN_FILE).read_text())["task"] == "reverse"

@@ -76,7 +76,7 @@ def identity_differences(recorded: dict, current: dict, resuming: bool) -> list[
 def check_run_identity(output_dir: Path, identity: dict, resuming: bool, overwrite: bool) -> None:
     """Refuse a command that is not the run the folder holds; record the identity of a run that may go on."""
     record = output_dir / RUN_FILE
-    if record.exists():
+    if record.exists() and _holds_results(output_dir):  # a run that stopped before it saved anything is no loss
         recorded = json.loads(record.read_text())
         differences = identity_differences(recorded, identity, resuming)
         if differences and not overwrite:
@@ -95,6 +95,12 @@ def check_run_identity(output_dir: Path, identity: dict, resuming: bool, overwri
     temporary = record.with_name(f".{RUN_FILE}.{os.getpid()}")
     temporary.write_text(json.dumps(identity, indent=1, sort_keys=True) + "\n")
     os.replace(temporary, record)
+
+
+def _holds_results(output_dir: Path) -> bool:
+    """Whether the folder holds what a run produced: a checkpoint (complete or not) or an exported model."""
+    checkpoints = output_dir / "checkpoints"
+    return (output_dir / "model").exists() or (checkpoints.is_dir() and any(checkpoints.iterdir()))
 
 
 def _step(path: Path) -> int:
