@@ -59,6 +59,11 @@ def write_results(results: dict, command: str) -> str:
         lines += [f"| {length} | {1000 * seconds:.3f} |" for length, seconds in per_token.items()]
         lines += ["", f"Length 256 against length 16: **{r['per_token_ratio_256_vs_16']:.2f}x** per token "
                       "(goal ≤ 1.2x: flat means O(1) work per step).", ""]
+        if "onednn" not in r:
+            lines += ["These generation figures were recorded while the decoder still switched oneDNN off itself for "
+                      "inference steps at batch ≤ 32. It no longer does (a process-wide switch, section 5), so they "
+                      "hold for an application that sets `torch.backends.mkldnn.enabled = False`; `make bench` "
+                      "re-measures them with the process's own setting.", ""]
     int8_rows = [(name, results[name]) for name in ("int8", "int8_large") if name in results]
     if int8_rows:
         lines += ["## 4. int8 (dynamic quantization of LSTM and Linear, `torch.ao.quantization.quantize_dynamic`)", "",

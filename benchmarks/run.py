@@ -272,6 +272,7 @@ def bench_generation(setup: Setup, model) -> dict:
         per_token[length] = seconds / length
     results["seconds_per_token"] = per_token
     results["per_token_ratio_256_vs_16"] = per_token[256] / per_token[16]
+    results["onednn"] = torch.backends.mkldnn.enabled  # as the process had it; the model no longer switches it
     return results
 
 
