@@ -39,8 +39,6 @@ def write_model_folder(
     other export writes there at the same time.
     """
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise FileExistsError(f"{folder} exists and is not a folder; move it away (it is not replaced or deleted).")
     # staging folders of killed exports and of the model's own atomic save inside them
     for pattern in (f".{folder.name}.*", f"..{folder.name}.*"):
         for leftover in folder.parent.glob(pattern):
@@ -56,7 +54,8 @@ def write_model_folder(
         if extra is not None:
             extra(staging)
 
-    return write_staged(folder, fill, whole_folder=True)
+    write_staged(folder, fill, whole_folder=True)  # refuses a plain file in the folder's place
+    return folder
 
 
 # What a model repo needs, and nothing else: a folder may also hold checkpoints (optimizer state, a pickled

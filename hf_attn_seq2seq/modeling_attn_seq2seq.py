@@ -251,9 +251,9 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(error, os.strerror(error), str(second))
 
 
-def write_staged(target, write, whole_folder: bool) -> Path:
+def write_staged(target, write, whole_folder: bool):
     """The package's one way to save atomically: `write(staging)` fills a new folder beside `target`, which then
-    replaces what `target` held.
+    replaces what `target` held; returns what `write` returned.
 
     - `whole_folder=False` (`save_pretrained`): each written file moves into `target` with one rename, `config.json`
       last (it marks a complete save); other files in `target` stay, except weights of an earlier, differently
@@ -268,7 +268,7 @@ def write_staged(target, write, whole_folder: bool) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
     try:
-        write(staging)
+        result = write(staging)
         if not whole_folder:
             target.mkdir(exist_ok=True)
             written = {path.name for path in staging.iterdir()}
@@ -288,7 +288,7 @@ def write_staged(target, write, whole_folder: bool) -> Path:
             shutil.rmtree(retired, ignore_errors=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return result
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -377,11 +377,8 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
             )
         if kwargs.get("push_to_hub") or os.path.isfile(save_directory):
             return super().save_pretrained(save_directory, *args, **kwargs)
-        results = []
-        write_staged(save_directory, lambda staging: results.append(super(AttnSeq2SeqPreTrainedModel, self)
-                                                                    .save_pretrained(staging, *args, **kwargs)),
-                     whole_folder=False)
-        return results[0]
+        return write_staged(save_directory, lambda staging: super(AttnSeq2SeqPreTrainedModel, self).save_pretrained(
+            staging, *args, **kwargs), whole_folder=False)
 
     def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
                                 mean_resizing: bool = True) -> nn.Embedding:
@@ -464,11 +461,6 @@ def _run_lstm(owner: nn.Module, lstm: nn.LSTM, layer_input: torch.Tensor, initia
     if owner.gradient_checkpointing and owner.training and torch.is_grad_enabled():
         return owner._gradient_checkpointing_func(run, layer_input, *initial)
     return run(layer_input, *initial)
-
-def _is_right_padded(source_mask: torch.Tensor, lengths: torch.Tensor) -> bool:
-    positions = torch.arange(source_mask.shape[1], device=source_mask.device)
-    return torch.equal(source_mask, positions[None, :] < lengths[:, None])
-
 
 def _masked_lstm(lstm: nn.LSTM, layer_input: torch.Tensor, mask: torch.Tensor):
     """One single-layer `lstm` over right-padded rows as a loop of cell steps that keep each row's state once its
@@ -579,8 +571,10 @@ class AttnSeq2SeqEncoder(nn.Module):
         place (then padding is known only from `attention_mask`)."""
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
-        if (input_ids is None) == (inputs_embeds is None):
-            raise ValueError("Give exactly one of input_ids and inputs_embeds to the encoder.")
+        if input_ids is not None and inputs_embeds is not None:
+            raise ValueError("Give input_ids or inputs_embeds, not both.")
+        if input_ids is None and inputs_embeds is None:
+            raise ValueError("Give input_ids, inputs_embeds or encoder_outputs.")
         if inputs_embeds is not None:
             _check_embeddings(inputs_embeds, self.config.embedding_size, "inputs_embeds")
             if attention_mask is None:
@@ -597,14 +591,12 @@ class AttnSeq2SeqEncoder(nn.Module):
         # The LSTMs read each row's real tokens from the front: reversed when the config says so (Sutskever et al.
         # 2014), and gathered there from wherever the mask puts them (left padding). Every output goes back to the
         # source's own positions, so attention weights and heatmaps stay in reading order.
+        reading_mask = torch.arange(src_len, device=lengths.device)[None, :] < lengths[:, None]  # tokens first
         order = None
-        if tracing or self.config.reverse_source or not _is_right_padded(source_mask, lengths):
+        if tracing or self.config.reverse_source or not torch.equal(source_mask, reading_mask):
             order = _lstm_reading_order(source_mask, lengths, reverse=self.config.reverse_source)
         lengths_cpu = None if tracing else lengths.cpu()
         is_padded = not tracing and bool((lengths_cpu < src_len).any())
-        reading_mask = None
-        if tracing:  # real tokens first in every row, as `order` arranges them
-            reading_mask = torch.arange(src_len, device=lengths.device)[None, :] < lengths[:, None]
 
         embedded = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # batch x src_len x E
         all_hidden_states = (embedded,) if output_hidden_states else None
@@ -966,11 +958,7 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
             raise ValueError("Give decoder_input_ids or decoder_inputs_embeds, not both.")
         if decoder_input_ids is None and decoder_inputs_embeds is None:
             raise ValueError("decoder_input_ids (or labels, for the generation head) are required.")
-        if encoder_outputs is None:
-            if input_ids is not None and inputs_embeds is not None:
-                raise ValueError("Give input_ids or inputs_embeds, not both.")
-            if input_ids is None and inputs_embeds is None:
-                raise ValueError("Give input_ids, inputs_embeds or encoder_outputs.")
+        if encoder_outputs is None:  # the encoder checks that exactly one of input_ids and inputs_embeds is given
             encoder_outputs = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states,
                                            inputs_embeds=inputs_embeds)
         else:

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--task", choices=("date", "addition", "reverse"), default="date")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--num-examples", type=int, default=None,
-                        help="examples to generate (default: the task preset's, else the task's own default)")
+                        help="examples to generate (default: the task's own default)")
     parser.add_argument("--with-reversal", action="store_true",
                         help="also train each LSTM preset with the source reversed (reverse_source=True)")
     parser.add_argument("--seed", type=int, default=0)
@@ -145,10 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     args.output_dir.mkdir(parents=True, exist_ok=True)
 
-    num_examples = args.num_examples
-    if num_examples is None:
-        num_examples = load_preset(TASK_PRESETS[args.task])["data"].get("num_examples")
-    data = load_task(args.task, num_examples=num_examples, seed=args.seed)
+    data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
     tokenizer = build_char_tokenizer(list(data["train"]["source"]) + list(data["train"]["target"]))
     tokenized = tokenize(data, tokenizer, None, None)
     max_new_tokens = max(len(ids) for ids in tokenized["test"]["labels"]) + 2

@@ -89,7 +89,7 @@ def check_run_identity(output_dir: Path, identity: dict, resuming: bool, overwri
         if differences and overwrite:
             for stale in ("checkpoints", "tokenizer"):  # the user asked for the old run to go
                 shutil.rmtree(output_dir / stale, ignore_errors=True)
-    elif resuming and (output_dir / "checkpoints").exists():
+    elif resuming and not record.exists() and _holds_results(output_dir):
         logger.warning("%s has no %s (written by an older version): resuming without checking that the command "
                        "matches the run", output_dir, RUN_FILE)
     temporary = record.with_name(f".{RUN_FILE}.{os.getpid()}")

@@ -63,7 +63,7 @@ SHOWCASE_INPUTS = {
 # The card's `language` metadata: the toy tasks' text is English only where it has words (month and day names).
 CARD_LANGUAGES = {"date": ["en"], "addition": None, "reverse": None}
 CONFIG_FIELDS = {field.name for field in dataclasses.fields(AttnSeq2SeqConfig)}
-TRAINING_FIELDS = {field.name for field in dataclasses.fields(Seq2SeqTrainingArguments)}
+TRAINING_DEFAULTS = {field.name: field.default for field in dataclasses.fields(Seq2SeqTrainingArguments)}
 GENERATION_FIELDS = ("length_alpha", "coverage_beta")  # GNMT beam-search scoring of the final test translations
 
 
@@ -137,7 +137,7 @@ def apply_overrides(preset: dict, overrides: list[str]) -> dict:
             value = raw
         if key in CONFIG_FIELDS:
             preset["model"][key] = value
-        elif key in TRAINING_FIELDS:
+        elif key in TRAINING_DEFAULTS:
             preset["training"][key] = value
         elif key in GENERATION_FIELDS:
             preset["generation"][key] = value
@@ -152,7 +152,6 @@ CLI_SET_CONFIG_KEYS = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_
 # Training values that must be positive numbers when given (`max_steps` only when set: its default -1 means unset).
 POSITIVE_TRAINING_VALUES = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
                             "learning_rate", "num_train_epochs", "max_steps")
-TRAINING_DEFAULTS = {field.name: field.default for field in dataclasses.fields(Seq2SeqTrainingArguments)}
 
 
 def validate_run_settings(args, preset: dict) -> None:
@@ -191,7 +190,7 @@ def card_dataset_name(args) -> str:
     return args.dataset if not Path(args.dataset).exists() else Path(args.dataset).resolve().name
 
 
-def load_data(args, preset: dict):
+def load_data(args):
     if args.task == "translation":
         if not (args.dataset and args.source_lang and args.target_lang):
             raise SystemExit("--task translation needs --dataset, --source-lang and --target-lang.")
@@ -203,9 +202,7 @@ def load_data(args, preset: dict):
             kwargs["data_files"] = split_files
         data = load_translation(args.dataset, args.source_lang, args.target_lang, **kwargs)
     else:
-        data = load_task(args.task, num_examples=preset["data"].get("num_examples") if args.num_examples is None
-                         else args.num_examples,
-                         seed=args.seed)
+        data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
     if args.max_train_examples is not None:
         data["train"] = data["train"].select(range(min(args.max_train_examples, len(data["train"]))))
     test_split = args.test_split or "test"
@@ -396,7 +393,7 @@ def run(args, argv: list[str] | None, preset: dict, started: float) -> dict:
 def prepare(state: Run) -> None:
     """Data, tokenizer, model and tokenized splits, and the generation length."""
     args = state.args
-    state.data, state.test_split = load_data(args, state.preset)
+    state.data, state.test_split = load_data(args)
     state.tokenizer = build_tokenizer(args, state.data, args.output_dir / "tokenizer")
     state.model = build_model(args, state.preset, state.tokenizer)
     # Targets are cut at the tokenizer's limit unless told otherwise, so one overlong line cannot stall training.

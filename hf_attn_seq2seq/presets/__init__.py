@@ -20,8 +20,7 @@ def load_preset(name: str) -> dict:
         raise ValueError(f"Unknown preset {name!r}; expected one of {', '.join(available_presets())}.")
     preset = json.loads(path.read_text())
     return {"model": dict(preset.get("model", {})), "training": dict(preset.get("training", {})),
-            "generation": dict(preset.get("generation", {})), "data": dict(preset.get("data", {})),
-            "convergence": dict(preset.get("convergence", {}))}
+            "generation": dict(preset.get("generation", {})), "convergence": dict(preset.get("convergence", {}))}
 
 
 def convergence_threshold(task: str) -> dict | None:
