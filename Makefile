@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 TRAIN_ARGS ?=
 
-.PHONY: install train translation test test-floor test-all lint bench clean
+.PHONY: install train translation demo test test-floor test-all lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ translation: install
 		--test-split test_2016_flickr --preset translation --output-dir outputs/mt-de-en $(TRAIN_ARGS)
 	$(BIN)/python -m training.train --task translation --dataset $(MULTI30K) --source-lang en --target-lang de \
 		--test-split test_2016_flickr --preset translation --output-dir outputs/mt-en-de $(TRAIN_ARGS)
+
+# The interactive demo on saved folders or Hub ids (several, space-separated, add a Compare tab): http://127.0.0.1:7860
+MODEL ?= outputs/date-attention/model
+demo: install
+	$(BIN)/python -m hf_attn_seq2seq.demo $(MODEL)
 
 # The default test run (slow tests excluded, see pyproject.toml).
 test: install

@@ -99,7 +99,7 @@ def upload_contents(folder: str | Path, repo_id: str) -> list[tuple[str, bytes |
     for name, _ in upload_listing(folder)[0]:
         path = folder / name
         if name == "README.md":
-            contents.append((name, with_model_id(path.read_text(encoding="utf-8"), repo_id).encode("utf-8")))
+            contents.append((name, with_model_id(path.read_text(encoding="utf-8"), repo_id).encode()))
         else:
             contents.append((name, path))
     return contents
@@ -120,25 +120,22 @@ def _is_network_error(error: BaseException) -> bool:
     return isinstance(error, OSError) or bool(names & {"TransportError", "NetworkError", "ConnectionError"})
 
 
-def push_folder(folder: str | Path, repo_id: str, token: str | None = None, private: bool = False,
-                commit_message: str = "Upload AttnSeq2Seq model") -> str:
-    """Upload the model files of `folder` to the Hub in one commit (the card's snippet names `repo_id`); raises
-    before sending anything when no token is available."""
+def _commit(repo_id: str, contents: list[tuple[str, bytes | Path]], token: str | None, private: bool,
+            commit_message: str, repo_type: str = "model", **create_kwargs) -> str:
+    """Create `repo_id` if needed and send `contents` in one commit; raises before sending anything when no token is
+    available, and names the Hub when it cannot be reached."""
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
 
-    check_repo_id(repo_id)
-    folder = Path(folder)
-    if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
-        raise FileNotFoundError(f"{folder} is not an exported model folder (config.json and model.safetensors).")
     token = token or get_token()
     if not token:
         raise PermissionError("No Hugging Face token: pass --token, set HF_TOKEN, or run `hf auth login` first.")
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=content if isinstance(content, bytes)
-                                     else str(content)) for name, content in upload_contents(folder, repo_id)]
+                                     else str(content)) for name, content in contents]
     api = HfApi(token=token)
     try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        commit = api.create_commit(repo_id=repo_id, operations=operations, commit_message=commit_message)
+        api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type, **create_kwargs)
+        commit = api.create_commit(repo_id=repo_id, operations=operations, commit_message=commit_message,
+                                   repo_type=repo_type)
     except Exception as error:
         if _is_network_error(error):
             raise ConnectionError(f"Cannot reach the Hugging Face Hub to push {repo_id} ({error}). Check the network "
@@ -147,5 +144,72 @@ def push_folder(folder: str | Path, repo_id: str, token: str | None = None, priv
     return str(getattr(commit, "commit_url", commit))
 
 
-__all__ = ["UPLOAD_PATTERNS", "check_repo_id", "generation_config_for", "push_folder", "upload_contents",
-           "upload_listing", "write_model_folder"]
+def push_folder(folder: str | Path, repo_id: str, token: str | None = None, private: bool = False,
+                commit_message: str = "Upload AttnSeq2Seq model") -> str:
+    """Upload the model files of `folder` to the Hub in one commit (the card's snippet names `repo_id`); raises
+    before sending anything when no token is available."""
+    check_repo_id(repo_id)
+    folder = Path(folder)
+    if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
+        raise FileNotFoundError(f"{folder} is not an exported model folder (config.json and model.safetensors).")
+    return _commit(repo_id, upload_contents(folder, repo_id), token, private, commit_message)
+
+
+# The Space: the package's demo app on the model repo, installed from the package's release.
+SPACE_GRADIO_FALLBACK = "6.0.0"  # sdk_version when Gradio is not installed here (the demo extra's floor)
+SPACE_APP = '''"""The demo of {model_id}: type a source, read the output, watch the attention."""
+
+from hf_attn_seq2seq.demo import main
+
+
+main([{model_id!r}])
+'''
+
+
+def default_space_id(repo_id: str) -> str:
+    return f"{repo_id}-demo"
+
+
+def package_requirement() -> str:
+    """This package's release with the demo extra, as the Space's requirements.txt pins it."""
+    from . import __version__
+
+    return f"hf_attn_seq2seq[demo]=={__version__}"
+
+
+def space_contents(repo_id: str, space_id: str, requirement: str | None = None) -> list[tuple[str, bytes]]:
+    """The files of a Gradio Space that serves the demo on the model `repo_id`: `app.py`, `requirements.txt` (the
+    package pinned to this release, or `requirement`) and a README whose metadata declares the SDK and the model."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    check_repo_id(repo_id)
+    check_repo_id(space_id)
+    requirement = requirement or package_requirement()
+    if not requirement.strip() or "\n" in requirement:
+        raise ValueError(f"--package-requirement {requirement!r} must be one requirement line.")
+    try:
+        gradio_version = version("gradio")
+    except PackageNotFoundError:
+        gradio_version = SPACE_GRADIO_FALLBACK
+    title = space_id.rsplit("/", 1)[-1]
+    readme = (f"---\ntitle: {title}\nemoji: 🔎\ncolorFrom: blue\ncolorTo: indigo\nsdk: gradio\n"
+              f"sdk_version: {gradio_version}\napp_file: app.py\npinned: false\nlicense: apache-2.0\n"
+              f"models:\n- {repo_id}\n---\n\n# {title}\n\nThe interactive demo of [{repo_id}]"
+              f"(https://huggingface.co/{repo_id}), an LSTM encoder-decoder with attention: type a source, read the "
+              "output and the attention heatmap, try greedy and beam search (GNMT length normalisation and coverage "
+              "penalty).\n\nThe app is `hf_attn_seq2seq.demo`; locally: `python -m hf_attn_seq2seq.demo "
+              f"{repo_id}`.\n")
+    return [("app.py", SPACE_APP.format(model_id=repo_id).encode()),
+            ("requirements.txt", f"{requirement.strip()}\n".encode()),
+            ("README.md", readme.encode())]
+
+
+def push_space(repo_id: str, space_id: str, token: str | None = None, private: bool = False,
+               requirement: str | None = None) -> str:
+    """Create or update the Gradio Space `space_id` serving the demo on the model `repo_id`, in one commit."""
+    contents = space_contents(repo_id, space_id, requirement)
+    return _commit(space_id, contents, token, private, f"Demo of {repo_id}", repo_type="space", space_sdk="gradio")
+
+
+__all__ = ["UPLOAD_PATTERNS", "check_repo_id", "default_space_id", "generation_config_for", "package_requirement",
+           "push_folder", "push_space", "space_contents", "upload_contents", "upload_listing", "write_model_folder"]

@@ -45,8 +45,8 @@ def plot_attention(model, tokenizer, source: str, path: str | Path, max_new_toke
     height = max(3.0, 0.32 * len(output_tokens) + 1.2)
     figure, axis = plt.subplots(figsize=(width, height))
     axis.imshow(weights.numpy(), cmap="gray", vmin=0.0, vmax=1.0, aspect="auto")
-    axis.set_xticks(range(len(source_tokens)), [_label(t) for t in source_tokens], rotation=90)
-    axis.set_yticks(range(len(output_tokens)), [_label(t) for t in output_tokens])
+    axis.set_xticks(range(len(source_tokens)), [token_label(t) for t in source_tokens], rotation=90)
+    axis.set_yticks(range(len(output_tokens)), [token_label(t) for t in output_tokens])
     axis.set_xlabel("source")
     axis.set_ylabel("output")
     axis.set_title(source, fontsize=9)
@@ -58,7 +58,8 @@ def plot_attention(model, tokenizer, source: str, path: str | Path, max_new_toke
     return source_tokens, output_tokens, weights
 
 
-def _label(token: str) -> str:
+def token_label(token: str) -> str:
+    """A token as a picture shows it: a space as ␣, the SentencePiece word marker ▁ as _."""
     return "␣" if token == " " else token.replace("▁", "_")
 
 
@@ -83,4 +84,4 @@ def plot_training_curve(log_history: list[dict], path: str | Path, metric: str =
     plt.close(figure)
 
 
-__all__ = ["attention_weights", "plot_attention", "plot_training_curve"]
+__all__ = ["attention_weights", "plot_attention", "plot_training_curve", "token_label"]

@@ -97,3 +97,19 @@ def network_disabled(monkeypatch):
 @pytest.fixture(params=option_grid(), ids=grid_id)
 def grid_options(request) -> dict:
     return request.param
+
+
+@pytest.fixture(scope="session")
+def demo_models(tmp_path_factory) -> dict[str, str]:
+    """Two tiny trained folders for the demo: label -> model folder, one with attention and one without."""
+    from training.train import main as train_main
+
+    folders = {}
+    for label, preset in (("attention", "reverse"), ("seq2seq", "seq2seq")):
+        output = tmp_path_factory.mktemp(f"demo-{label}")
+        # a few seconds of training: enough for non-empty outputs that differ from input to input
+        train_main(["--task", "reverse", "--preset", preset, "--num-examples", "1000", "--output-dir", str(output),
+                    "--set", "hidden_size=32", "--set", "embedding_size=8", "--set", "num_train_epochs=8",
+                    "--set", "learning_rate=0.01", "--num-heatmaps", "0", "--allow-unconverged"])
+        folders[label] = str(output / "model")
+    return folders

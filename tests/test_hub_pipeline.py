@@ -356,3 +356,70 @@ def test_push_refuses_a_card_without_a_usage_snippet(exported, tmp_path, capsys)
     card.write_text("\n".join(line for line in card.read_text().splitlines() if not line.startswith("model_id =")))
     assert push_main([str(folder), "--repo-id", "someone/model", "--dry-run"]) == 2
     assert "no usage snippet" in capsys.readouterr().err
+
+
+def recorded_commits(monkeypatch) -> tuple[list[dict], list[dict]]:
+    """A stand-in Hub that records every repo creation and every commit (repo, type, files)."""
+    repos, commits = [], []
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    monkeypatch.setattr("huggingface_hub.HfApi.create_repo",
+                        lambda self, repo_id, **kwargs: repos.append(dict(repo_id=repo_id, **kwargs)))
+
+    def create_commit(self, repo_id, operations, commit_message, repo_type=None, **kwargs):
+        files = {operation.path_in_repo: operation.path_or_fileobj if isinstance(operation.path_or_fileobj, bytes)
+                 else open(operation.path_or_fileobj, "rb").read() for operation in operations}
+        commits.append(dict(repo_id=repo_id, repo_type=repo_type or "model", files=files))
+        return f"https://hub.example/{repo_id}/commit/1"
+
+    monkeypatch.setattr("huggingface_hub.HfApi.create_commit", create_commit)
+    return repos, commits
+
+
+def test_push_with_space_sends_the_model_then_a_gradio_space_that_serves_it(exported, monkeypatch, capsys):
+    from hf_attn_seq2seq import __version__
+
+    repos, commits = recorded_commits(monkeypatch)
+    assert push_main([str(exported), "--repo-id", "someone/model", "--space"]) == 0
+    assert [(c["repo_id"], c["repo_type"]) for c in commits] == [("someone/model", "model"),
+                                                                ("someone/model-demo", "space")]
+    assert repos[1]["repo_type"] == "space" and repos[1]["space_sdk"] == "gradio"
+    space = commits[1]["files"]
+    assert sorted(space) == ["README.md", "app.py", "requirements.txt"]
+    assert space["requirements.txt"].decode() == f"hf_attn_seq2seq[demo]=={__version__}\n"
+    metadata = yaml.safe_load(space["README.md"].decode().split("---")[1])
+    assert metadata["sdk"] == "gradio" and metadata["app_file"] == "app.py" and metadata["models"] == ["someone/model"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", str(metadata["sdk_version"]))
+
+    launched = []
+    monkeypatch.setattr("hf_attn_seq2seq.demo.main", lambda argv: launched.append(argv))
+    exec(compile(space["app.py"], "app.py", "exec"), {"__name__": "__main__"})
+    assert launched == [["someone/model"]]  # the app serves the pushed model
+    assert "uploaded the demo Space someone/model-demo" in capsys.readouterr().out
+
+
+def test_space_dry_run_lists_the_space_files_and_sends_nothing(exported, monkeypatch, capsys):
+    repos, commits = recorded_commits(monkeypatch)
+    requirement = "hf_attn_seq2seq[demo] @ git+https://example.org/pkg"
+    assert push_main([str(exported), "--repo-id", "someone/model", "--space", "--space-id", "someone/try-it",
+                      "--package-requirement", requirement, "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    for name in ("app.py", "requirements.txt", "README.md"):
+        assert f"{name}  (Space someone/try-it)" in printed
+    assert "3 files -> Space someone/try-it (dry run)" in printed
+    assert repos == [] and commits == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--space", "--space-id", "bad name"], "is not a Hub repo id"),
+    (["--space", "--package-requirement", "a\nb"], "must be one requirement line"),
+])
+def test_space_options_are_checked_before_anything_is_sent(exported, monkeypatch, capsys, argv, message):
+    repos, commits = recorded_commits(monkeypatch)
+    assert push_main([str(exported), "--repo-id", "someone/model", *argv]) == 2
+    assert message in capsys.readouterr().err and repos == [] and commits == []
+
+
+def test_space_options_need_space(exported, capsys):
+    with pytest.raises(SystemExit):
+        push_main([str(exported), "--repo-id", "someone/model", "--space-id", "someone/x"])
+    assert "need --space" in capsys.readouterr().err

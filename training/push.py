@@ -7,13 +7,27 @@ model card's usage snippet pointing at `--repo-id`. Only what a model repo needs
 code, card, images, metrics: `hf_attn_seq2seq.hub.UPLOAD_PATTERNS`); subfolders, hidden files and anything else stay,
 and a symlink out of the folder is refused. `--dry-run` lists exactly what would be sent, and what would not, without
 any network access.
+
+    python -m training.push outputs/date-attention/model --repo-id you/attn-seq2seq-date --space [--dry-run]
+
+`--space` also creates or updates a Gradio Space (`--space-id`, default `<repo-id>-demo`) that serves the package's
+demo (`hf_attn_seq2seq.demo`) on the model: `app.py`, a `requirements.txt` pinned to this package's release
+(`--package-requirement` to install it from elsewhere) and a README with the Space's metadata.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from hf_attn_seq2seq.hub import check_repo_id, push_folder, upload_contents, upload_listing
+from hf_attn_seq2seq.hub import (
+    check_repo_id,
+    default_space_id,
+    push_folder,
+    push_space,
+    space_contents,
+    upload_contents,
+    upload_listing,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,9 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token", default=None, help="a write token (default: HF_TOKEN or the saved login)")
     parser.add_argument("--private", action="store_true")
     parser.add_argument("--dry-run", action="store_true", help="list the files that would be uploaded; send nothing")
+    parser.add_argument("--space", action="store_true", help="also push a Gradio Space with the demo on the model")
+    parser.add_argument("--space-id", default=None, help="the Space's namespace/name (default: <repo-id>-demo)")
+    parser.add_argument("--package-requirement", default=None,
+                        help="the Space's requirement for this package (default: its release, with the demo extra)")
     args = parser.parse_args(argv)
+    if not args.space and (args.space_id or args.package_requirement):
+        parser.error("--space-id and --package-requirement need --space")
     try:
         check_repo_id(args.repo_id)
+        space_id = args.space_id or default_space_id(args.repo_id)
+        space = space_contents(args.repo_id, space_id, args.package_requirement) if args.space else []
         if not Path(args.folder).is_dir():
             raise FileNotFoundError(f"{args.folder}: no such folder.")
         files, left = upload_listing(args.folder)
@@ -39,12 +61,20 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{sum(size for _, size in files):>12,}  total, {len(files)} files -> {args.repo_id} (dry run)")
             for name, reason in left:
                 print(f"{'not sent':>12}  {name} ({reason})")
+            for name, content in space:
+                print(f"{len(content):>12,}  {name}  (Space {space_id})")
+            if space:
+                print(f"{sum(len(c) for _, c in space):>12,}  total, {len(space)} files -> Space {space_id} (dry run)")
             return 0
         url = push_folder(args.folder, args.repo_id, token=args.token, private=args.private)
+        print(f"uploaded {len(files)} files: {url}")
+        if space:
+            space_url = push_space(args.repo_id, space_id, token=args.token, private=args.private,
+                                   requirement=args.package_requirement)
+            print(f"uploaded the demo Space {space_id} ({len(space)} files): {space_url}")
     except (OSError, PermissionError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"uploaded {len(files)} files: {url}")
     return 0
 
 
