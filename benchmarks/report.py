@@ -1,6 +1,6 @@
 """benchmarks/RESULTS.md, rendered from what the benchmarks recorded: RESULTS.json (`benchmarks.run`),
-TRANSLATION.json (`benchmarks.translation`) and TOY_TASKS.json (`benchmarks.toy_tasks`). Every benchmark writes its
-JSON and calls `write_results`; this module imports none of them."""
+TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`) and DEMO.json
+(`benchmarks.demo`). Every benchmark writes its JSON and calls `write_results`; this module imports none of them."""
 
 import json
 import platform
@@ -13,6 +13,7 @@ import transformers
 RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
 TRANSLATION_PATH = Path(__file__).with_name("TRANSLATION.json")
 TOY_TASKS_PATH = Path(__file__).with_name("TOY_TASKS.json")
+DEMO_PATH = Path(__file__).with_name("DEMO.json")
 PUBLISHED = ("BLEU 28.3 on test 2016 de→en (lowercased tokenized) for a bidirectional-GRU encoder with Bahdanau "
              "attention, 20.5M parameters, trained on a GPU")
 
@@ -115,6 +116,8 @@ def write_results(results: dict, command: str) -> str:
         lines += translation_section(json.loads(TRANSLATION_PATH.read_text()))
     if TOY_TASKS_PATH.exists():  # recorded from full training runs by benchmarks.toy_tasks
         lines += toy_tasks_section(json.loads(TOY_TASKS_PATH.read_text()))
+    if DEMO_PATH.exists():  # recorded in a browser by benchmarks.demo
+        lines += demo_section(json.loads(DEMO_PATH.read_text()))
     text = "\n".join(lines)
     RESULTS_PATH.write_text(text)
     saved = {**results, "command": command}
@@ -215,4 +218,22 @@ def toy_tasks_section(data: dict) -> list[str]:
         lines += [data["notes"], ""]
     if data.get("comparison"):
         lines += data["comparison"]
+    return lines
+
+
+def demo_section(data: dict) -> list[str]:
+    lines = ["## 8. The demo in a browser", "",
+             "`python -m benchmarks.demo`: each model's demo served locally and driven in headless chromium "
+             "(Selenium). Times run from the click to the answer on the page (output text and heatmap drawn), so "
+             "they include the browser, Gradio's queue and the model.", "",
+             "| model | first input | first response | then greedy (median / max) | then beam 5 (median / max) |",
+             "|---|---|---|---|---|"]
+    for name, r in data.get("models", {}).items():
+        greedy, beam = r["beam_1"], r["beam_5"]
+        lines.append(f"| {name} (`{r['folder']}`) | `{r['first_input']}` → `{r['first_output']}` | "
+                     f"**{1000 * r['first_response_seconds']:.0f} ms** | {1000 * greedy['median_seconds']:.0f} / "
+                     f"{1000 * greedy['max_seconds']:.0f} ms | {1000 * beam['median_seconds']:.0f} / "
+                     f"{1000 * beam['max_seconds']:.0f} ms |")
+    lines += ["", f"{next(iter(data.get('models', {}).values()), {}).get('beam_1', {}).get('requests', 0)} requests "
+              "per setting, each answer different from the one before. Screenshots: docs/demo_<model>.png.", ""]
     return lines

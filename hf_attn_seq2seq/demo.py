@@ -90,6 +90,11 @@ class DemoModel:
         self.default_num_beams = max(1, min(settings.num_beams or 1, MAX_BEAMS))
         self.examples = read_examples(self.name_or_path)
 
+    def warm_up(self) -> None:
+        """One generation before the first visitor: torch's lazy set-up (kernels, thread pool) then costs them
+        nothing."""
+        self.translate(self.examples[0] if self.examples else "a")
+
     def check_source(self, text) -> list[str]:
         """Raise `DemoInputError` for input the model cannot take; return notes on what it reads as unknown."""
         if not isinstance(text, str) or not text.strip():
@@ -163,14 +168,17 @@ def heatmap_svg(source_tokens: list[str], output_tokens: list[str], attentions: 
     `<g class="heatmap-row">`."""
     cell = 22 if len(source_tokens) <= 40 else 14
     char_width = 7.5
-    left = 12 + char_width * max((len(token_label(t)) for t in output_tokens), default=1)
-    top = 12 + char_width * max((len(token_label(t)) for t in source_tokens), default=1)
+    # room for the longest labels, and for the axis captions in the top-left corner
+    left = max(72, 12 + char_width * max((len(token_label(t)) for t in output_tokens), default=1))
+    top = max(40, 12 + char_width * max((len(token_label(t)) for t in source_tokens), default=1))
     width = left + cell * len(source_tokens) + 4
     height = top + cell * len(output_tokens) + 4
     parts = [f'<svg class="attention-heatmap" xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" '
              f'height="{height:.0f}" font-family="ui-monospace, monospace" font-size="12" role="img" '
              f'aria-label="attention weights: {len(output_tokens)} output tokens by {len(source_tokens)} source '
-             'tokens">']
+             'tokens">',
+             f'<text class="axis-caption" x="4" y="{top - 22:.1f}" fill="#6b7280">source →</text>',
+             f'<text class="axis-caption" x="4" y="{top - 8:.1f}" fill="#6b7280">output ↓</text>']
     for column, token in enumerate(source_tokens):
         x = left + cell * column + cell / 2 + 4
         parts.append(f'<text class="source-token" x="{x:.1f}" y="{top - 6:.1f}" transform="rotate(-90 {x:.1f} '
@@ -222,9 +230,10 @@ def build_app(models: list[DemoModel]):
     first = models[0]
 
     with gr.Blocks(title="hf_attn_seq2seq demo", analytics_enabled=False) as app:
-        gr.Markdown("# Seq2seq with attention\nType a source and generate. The heatmap shows, for each output "
-                    "token (down), how much attention it paid to each source token (across); hover a cell for "
-                    "the weight.")
+        names = ", ".join(f"`{model.label}`" for model in models)
+        gr.Markdown(f"# Seq2seq with attention: {names}\nType a source and generate. The heatmap shows, for each "
+                    "output token (down), how much attention it paid to each source token (across): white is 0, "
+                    "dark blue 1; hover a cell for the weight.")
         with gr.Tab("Generate"):
             model_choice = gr.Dropdown(list(by_label), value=first.label, label="model", visible=len(models) > 1)
             source = gr.Textbox(label="source", lines=2, elem_id="source",
@@ -288,6 +297,8 @@ def launch(models: list[str], labels: list[str] | None = None, host: str | None 
     if len(labels) != len(models):
         raise ValueError(f"{len(labels)} labels for {len(models)} models; give one label per model.")
     loaded = [DemoModel(name, label) for name, label in zip(models, labels)]
+    for model in loaded:
+        model.warm_up()
     app = build_app(loaded)
     theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=MONOSPACE_FONTS)
     app.launch(server_name=host, server_port=port, theme=theme, footer_links=[], **launch_kwargs)
