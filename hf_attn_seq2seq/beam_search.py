@@ -69,22 +69,56 @@ def gnmt_beam_search(
                          f"{coverage_beta}.")
     if generation_config.num_return_sequences not in (None, 1):
         raise ValueError("gnmt_beam_search returns one sequence per source; set num_return_sequences=1.")
-    num_beams = generation_config.num_beams
-    rows, start_length = input_ids.shape
-    batch_size = rows // num_beams
-    device = input_ids.device
-    pad_id = generation_config._pad_token_tensor
-    pad_id = int(pad_id) if pad_id is not None else 0
     eos_tensor = generation_config._eos_token_tensor
-    eos_ids = set() if eos_tensor is None else set(eos_tensor.view(-1).tolist())
-    max_new_tokens = generation_config.max_length - start_length
-
+    pad_id = generation_config._pad_token_tensor
     encoder_outputs = model_kwargs["encoder_outputs"]
     attention_mask = model_kwargs.get("attention_mask")
     source_mask = (attention_mask if attention_mask is not None else encoder_outputs.attention_mask).bool()
     returns_attentions = bool(generation_config.return_dict_in_generate and generation_config.output_attentions)
     needs_attention = coverage_beta > 0 or returns_attentions
-    coverage = torch.zeros(source_mask.shape, device=device)
+    cache = None
+
+    def step(sequences: torch.Tensor, beam_rows: torch.Tensor | None):
+        nonlocal cache
+        if beam_rows is not None:
+            cache.reorder_cache(beam_rows)
+        outputs = model(decoder_input_ids=sequences if cache is None else sequences[:, -1:],
+                        encoder_outputs=encoder_outputs, attention_mask=attention_mask, past_key_values=cache,
+                        use_cache=True, output_attentions=needs_attention, return_dict=True)
+        cache = getattr(outputs, CACHE_FIELD)
+        weights = outputs.cross_attentions[0][:, 0, -1] if needs_attention else None  # rows x src_len
+        return outputs.logits[:, -1], weights
+
+    output, attentions = gnmt_search(
+        step, input_ids, generation_config.num_beams, generation_config.max_length - input_ids.shape[1],
+        eos_ids=set() if eos_tensor is None else set(eos_tensor.view(-1).tolist()),
+        pad_id=int(pad_id) if pad_id is not None else 0, source_mask=source_mask, length_alpha=length_alpha,
+        coverage_beta=coverage_beta, logits_processor=logits_processor, return_attentions=returns_attentions,
+    )
+    if not generation_config.return_dict_in_generate:
+        return output
+    cross_attentions = None
+    if returns_attentions:
+        # the chosen hypothesis's weights at each step, `(batch_size, 1, 1, src_len)` per step as generate gives them
+        # for one layer; zeros after a hypothesis ended
+        cross_attentions = tuple((attentions[:, t, None, None],) for t in range(attentions.shape[1]))
+    return GenerateBeamEncoderDecoderOutput(sequences=output, cross_attentions=cross_attentions)
+
+
+def gnmt_search(step, input_ids: torch.Tensor, num_beams: int, max_new_tokens: int, eos_ids: set[int], pad_id: int,
+                source_mask: torch.Tensor, length_alpha: float = 0.0, coverage_beta: float = 0.0,
+                logits_processor=None, return_attentions: bool = False):
+    """The search itself, for any decoder: `step(sequences, beam_rows)` first reorders the decoder's state to
+    `beam_rows` (None at the first step), then returns the next-token logits `(rows, vocab)` of `sequences`' last
+    tokens and the attention weights `(rows, src_len)` (None when it has none; needed for coverage).
+
+    `input_ids` holds each source's start tokens repeated `num_beams` times. Returns `(batch_size, length)` ids and,
+    with `return_attentions`, each chosen hypothesis's weights `(batch_size, generated, src_len)` (else None).
+    """
+    rows, start_length = input_ids.shape
+    batch_size = rows // num_beams
+    device = input_ids.device
+    coverage = torch.zeros(rows, source_mask.shape[1], device=device)
     # each live beam's attention weights so far (rows x steps x src_len), and those of each source's best hypothesis
     history = torch.zeros(rows, 0, source_mask.shape[1], device=device)
     best_attentions: list[torch.Tensor | None] = [None] * batch_size
@@ -95,34 +129,26 @@ def gnmt_beam_search(
     best: list[tuple[float, list[int]]] = [(-math.inf, []) for _ in range(batch_size)]
     done = [False] * batch_size
     sequences = input_ids
-    past_key_values = None
+    beam_rows = None
     # log P only falls as a hypothesis grows and cp <= 0, so no live beam can end above log P / lp(longest)
     largest_length_penalty = gnmt_length_penalty(max_new_tokens, length_alpha)
 
-    for step in range(max_new_tokens):
-        outputs = model(
-            decoder_input_ids=sequences if past_key_values is None else sequences[:, -1:],
-            encoder_outputs=encoder_outputs,
-            attention_mask=attention_mask,
-            past_key_values=past_key_values,
-            use_cache=True,
-            output_attentions=needs_attention,
-            return_dict=True,
-        )
-        past_key_values = getattr(outputs, CACHE_FIELD)
-        log_probs = F.log_softmax(outputs.logits[:, -1].float(), dim=-1)
-        log_probs = logits_processor(sequences, log_probs)
-        if needs_attention:
-            weights = outputs.cross_attentions[0][:, 0, -1].float()  # rows x src_len
+    for step_index in range(max_new_tokens):
+        logits, weights = step(sequences, beam_rows)
+        log_probs = F.log_softmax(logits.float(), dim=-1)
+        if logits_processor is not None:
+            log_probs = logits_processor(sequences, log_probs)
+        if weights is not None:
+            weights = weights.float()
             coverage = coverage + weights
-            if returns_attentions:
+            if return_attentions:
                 history = torch.cat([history, weights[:, None]], dim=1)
         vocab_size = log_probs.shape[-1]
         totals = (running_scores.view(-1, 1) + log_probs).view(batch_size, num_beams * vocab_size)
         top_scores, top_indices = totals.topk(2 * num_beams, dim=-1)
-        last_step = step == max_new_tokens - 1
+        last_step = step_index == max_new_tokens - 1
         penalties = gnmt_coverage_penalty(coverage, source_mask, coverage_beta).view(batch_size, num_beams).tolist()
-        length_penalty = gnmt_length_penalty(step + 1, length_alpha)  # generated tokens, the end token included
+        length_penalty = gnmt_length_penalty(step_index + 1, length_alpha)  # generated tokens, the end included
 
         next_rows, next_tokens, next_scores = [], [], []
         for batch_index, (scores, indices) in enumerate(zip(top_scores.tolist(), top_indices.tolist())):
@@ -140,7 +166,7 @@ def gnmt_beam_search(
                     final = score / length_penalty + penalties[batch_index][beam]
                     if final > best[batch_index][0]:
                         best[batch_index] = (final, sequences[row, start_length:].tolist() + [token])
-                        if returns_attentions:
+                        if return_attentions:
                             best_attentions[batch_index] = history[row].clone()
                     if ends:
                         continue
@@ -162,7 +188,6 @@ def gnmt_beam_search(
         running_scores = torch.tensor(next_scores, device=device).view(batch_size, num_beams)
         coverage = coverage[beam_rows]
         history = history[beam_rows]
-        past_key_values.reorder_cache(beam_rows)
 
     best = [tokens for _, tokens in best]
     length = max(len(tokens) for tokens in best)
@@ -170,17 +195,13 @@ def gnmt_beam_search(
     output[:, :start_length] = input_ids[::num_beams]
     for batch_index, tokens in enumerate(best):
         output[batch_index, start_length : start_length + len(tokens)] = torch.tensor(tokens, device=device)
-    if not generation_config.return_dict_in_generate:
-        return output
-    cross_attentions = None
-    if returns_attentions:
-        # the chosen hypothesis's weights at each step, `(batch_size, 1, 1, src_len)` per step as generate gives them
-        # for one layer; zeros after a hypothesis ended
-        weights = torch.zeros(batch_size, length, source_mask.shape[1], device=device)
-        for batch_index, attentions in enumerate(best_attentions):
-            weights[batch_index, : attentions.shape[0]] = attentions
-        cross_attentions = tuple((weights[:, t, None, None],) for t in range(length))
-    return GenerateBeamEncoderDecoderOutput(sequences=output, cross_attentions=cross_attentions)
+    if not return_attentions:
+        return output, None
+    attentions = torch.zeros(batch_size, length, source_mask.shape[1], device=device)
+    for batch_index, chosen in enumerate(best_attentions):
+        if chosen is not None:
+            attentions[batch_index, : chosen.shape[0]] = chosen
+    return output, attentions
 
 
-__all__ = ["gnmt_beam_search", "gnmt_coverage_penalty", "gnmt_length_penalty"]
+__all__ = ["gnmt_beam_search", "gnmt_coverage_penalty", "gnmt_length_penalty", "gnmt_search"]

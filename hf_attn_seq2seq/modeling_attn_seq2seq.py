@@ -462,28 +462,37 @@ def _run_lstm(owner: nn.Module, lstm: nn.LSTM, layer_input: torch.Tensor, initia
         return owner._gradient_checkpointing_func(run, layer_input, *initial)
     return run(layer_input, *initial)
 
-def _masked_lstm(lstm: nn.LSTM, layer_input: torch.Tensor, mask: torch.Tensor):
-    """One single-layer `lstm` over right-padded rows as a loop of cell steps that keep each row's state once its
-    tokens end: what packed sequences compute, in operations that torch.export can trace (for a fixed source
-    length). Returns `(output, h_n, c_n)` shaped as `nn.LSTM`'s, with zeros at padding."""
+def _masked_lstm_direction(layer_input: torch.Tensor, mask: torch.Tensor, weight_ih: torch.Tensor,
+                           weight_hh: torch.Tensor, bias_ih: torch.Tensor, bias_hh: torch.Tensor, reverse: bool):
+    """One LSTM direction over right-padded rows as a loop of cell steps that keep each row's state once its tokens
+    end (`reverse`: from each row's last token back). Returns the outputs `(batch, src_len, H)`, zeros at padding,
+    and the final hidden and cell states `(batch, H)`."""
     batch_size, src_len, _ = layer_input.shape
+    input_gates = F.linear(layer_input, weight_ih, bias_ih)  # batch x src_len x 4H, every step at once
+    hidden = layer_input.new_zeros(batch_size, weight_hh.shape[1])
+    cell = layer_input.new_zeros(batch_size, weight_hh.shape[1])
+    steps = [None] * src_len
+    for t in reversed(range(src_len)) if reverse else range(src_len):
+        gates = input_gates[:, t] + F.linear(hidden, weight_hh, bias_hh)
+        input_gate, forget_gate, cell_input, output_gate = gates.chunk(4, dim=-1)  # PyTorch's gate order
+        new_cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(input_gate) * torch.tanh(cell_input)
+        new_hidden = torch.sigmoid(output_gate) * torch.tanh(new_cell)
+        real = mask[:, t, None]
+        hidden, cell = torch.where(real, new_hidden, hidden), torch.where(real, new_cell, cell)
+        steps[t] = torch.where(real, new_hidden, torch.zeros_like(new_hidden))
+    return torch.stack(steps, dim=1), hidden, cell
+
+
+def _masked_lstm(lstm: nn.LSTM, layer_input: torch.Tensor, mask: torch.Tensor):
+    """One single-layer `lstm` over right-padded rows: what packed sequences compute, in operations that torch.export
+    can trace (for a fixed source length). Returns `(output, h_n, c_n)` shaped as `nn.LSTM`'s, with zeros at
+    padding."""
     outputs, final_hidden, final_cell = [], [], []
     for suffix in ("", "_reverse") if lstm.bidirectional else ("",):
-        weight_ih, bias_ih = getattr(lstm, f"weight_ih_l0{suffix}"), getattr(lstm, f"bias_ih_l0{suffix}")
-        input_gates = F.linear(layer_input, weight_ih, bias_ih)  # batch x src_len x 4H, every step at once
-        hidden = layer_input.new_zeros(batch_size, lstm.hidden_size)
-        cell = layer_input.new_zeros(batch_size, lstm.hidden_size)
-        steps = [None] * src_len
-        for t in reversed(range(src_len)) if suffix else range(src_len):
-            gates = input_gates[:, t] + F.linear(hidden, getattr(lstm, f"weight_hh_l0{suffix}"),
-                                                 getattr(lstm, f"bias_hh_l0{suffix}"))
-            input_gate, forget_gate, cell_input, output_gate = gates.chunk(4, dim=-1)  # PyTorch's gate order
-            new_cell = torch.sigmoid(forget_gate) * cell + torch.sigmoid(input_gate) * torch.tanh(cell_input)
-            new_hidden = torch.sigmoid(output_gate) * torch.tanh(new_cell)
-            real = mask[:, t, None]
-            hidden, cell = torch.where(real, new_hidden, hidden), torch.where(real, new_cell, cell)
-            steps[t] = torch.where(real, new_hidden, torch.zeros_like(new_hidden))
-        outputs.append(torch.stack(steps, dim=1))
+        output, hidden, cell = _masked_lstm_direction(
+            layer_input, mask, getattr(lstm, f"weight_ih_l0{suffix}"), getattr(lstm, f"weight_hh_l0{suffix}"),
+            getattr(lstm, f"bias_ih_l0{suffix}"), getattr(lstm, f"bias_hh_l0{suffix}"), reverse=bool(suffix))
+        outputs.append(output)
         final_hidden.append(hidden)
         final_cell.append(cell)
     return torch.cat(outputs, dim=-1), torch.stack(final_hidden), torch.stack(final_cell)
@@ -506,8 +515,9 @@ def _gather_positions(states: torch.Tensor, order: torch.Tensor) -> torch.Tensor
 
 
 def _scatter_positions(states: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """The inverse of `_gather_positions`: states in reading order back at the source's own positions."""
-    return torch.empty_like(states).scatter_(1, order[..., None].expand(-1, -1, states.shape[-1]), states)
+    """The inverse of `_gather_positions`: states in reading order back at the source's own positions. A gather by
+    the inverse permutation, which exported graphs run far faster than a scatter."""
+    return _gather_positions(states, order.argsort(dim=1))
 
 
 class AttnSeq2SeqEncoder(nn.Module):
@@ -533,6 +543,9 @@ class AttnSeq2SeqEncoder(nn.Module):
             else:
                 layers.append(nn.LSTM(input_size, config.hidden_size, batch_first=True))
         self.layers = nn.ModuleList(layers)
+        # How a traced call (torch.export, torch.compile) runs one LSTM layer over right-padded rows: a loop of cell
+        # steps for a fixed source length. An exporter may put an operator with per-row lengths in its place.
+        self.traced_lstm = _masked_lstm
 
     def _check_lengths(self, lengths: torch.Tensor) -> None:
         empty_rows = (lengths == 0).nonzero().flatten().tolist()
@@ -605,7 +618,7 @@ class AttnSeq2SeqEncoder(nn.Module):
         for index, lstm in enumerate(self.layers):
             layer_input = self.dropout(hidden)
             if tracing:
-                output, h_n, c_n = _masked_lstm(lstm, layer_input, reading_mask)
+                output, h_n, c_n = self.traced_lstm(lstm, layer_input, reading_mask)
             else:
                 output, h_n, c_n = _run_lstm(self, lstm, layer_input, lengths=lengths_cpu if is_padded else None)
             # output: batch x src_len x (directions * direction_size); h_n, c_n: directions x batch x direction_size

@@ -1,0 +1,290 @@
+"""ONNX export: the encoder and one decoder step as two ONNX graphs, for ONNX Runtime (`hf_attn_seq2seq.onnx_runtime`).
+
+    from hf_attn_seq2seq.export import export_onnx
+    export_onnx(model, tokenizer, "outputs/date-onnx")            # encoder.onnx, decoder_step.onnx, their int8 twins
+
+    python -m training.export outputs/date-attention/model outputs/date-onnx
+
+Both graphs take a dynamic batch size and source length:
+
+- `encoder.onnx`: `input_ids`, `attention_mask` `(batch, src_len)` (int64) -> `encoder_states` `(batch, src_len, H)`,
+  the decoder's initial `hidden_state` and `cell_state` `(batch, decoder_layers, H)`, and where the config uses them
+  `source_keys` (the attention keys `W hs`, general and additive attention) and `peeky_state` `(batch, H)`.
+- `decoder_step.onnx`: `input_ids` `(batch, 1)`, `hidden_state`, `cell_state`, `encoder_states`, `source_mask`
+  `(batch, src_len)` (bool), and `source_keys`, `peeky_state`, `attentional_vector` `(batch, 2H)` (input feeding)
+  where used -> `logits` `(batch, vocab)`, the new `hidden_state` and `cell_state`, the new `attentional_vector`
+  (input feeding) and `attention_weights` `(batch, src_len)` (attention).
+
+The encoder's LSTMs become ONNX `LSTM` operators with `sequence_lens`, so each row's final states are those of its last
+real token and the backward direction starts there, as packed sequences do in PyTorch. The int8 twins come from ONNX
+Runtime's dynamic quantization (weights int8, activations quantized per call). Needs the `onnx` extra
+(`pip install "hf_attn_seq2seq[onnx]"`: onnx, onnxscript, onnxruntime).
+"""
+
+import contextlib
+import copy
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .modeling_attn_seq2seq import AttnSeq2SeqCache, _masked_lstm_direction, write_staged
+
+
+ENCODER_FILE, DECODER_FILE = "encoder.onnx", "decoder_step.onnx"
+INT8_SUFFIX = "_int8"
+EXPORT_CONFIG_FILE = "onnx_export.json"
+OPSET = 18
+FOLD_LIMIT = 1 << 28  # elements: every weight of a model this package trains
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One LSTM direction over right-padded rows, as one ONNX LSTM operator with per-row lengths
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@torch.library.custom_op("hf_attn_seq2seq::lstm_direction", mutates_args=())
+def lstm_direction(layer_input: torch.Tensor, lengths: torch.Tensor, weight_ih: torch.Tensor, weight_hh: torch.Tensor,
+                   bias_ih: torch.Tensor, bias_hh: torch.Tensor, reverse: bool) -> tuple[torch.Tensor, torch.Tensor,
+                                                                                           torch.Tensor]:
+    """One direction of a single-layer LSTM over rows whose first `lengths` positions are real: outputs
+    `(batch, src_len, H)` (zeros at padding) and the final `(batch, H)` hidden and cell states."""
+    mask = torch.arange(layer_input.shape[1], device=layer_input.device)[None, :] < lengths[:, None]
+    output, hidden, cell = _masked_lstm_direction(layer_input, mask, weight_ih, weight_hh, bias_ih, bias_hh, reverse)
+    return output, hidden, cell
+
+
+@lstm_direction.register_fake
+def _lstm_direction_shapes(layer_input, lengths, weight_ih, weight_hh, bias_ih, bias_hh, reverse):
+    batch_size, src_len, size = layer_input.shape[0], layer_input.shape[1], weight_hh.shape[1]
+    return (layer_input.new_empty(batch_size, src_len, size), layer_input.new_empty(batch_size, size),
+            layer_input.new_empty(batch_size, size))
+
+
+def _lstm_direction_onnx(layer_input, lengths, weight_ih, weight_hh, bias_ih, bias_hh, reverse: bool = False):
+    """The ONNX translation of `lstm_direction`: one `LSTM` operator (gates reordered from PyTorch's i, f, g, o to
+    ONNX's i, o, f, c) reading `(src_len, batch, input)` with `sequence_lens`."""
+    from onnxscript import opset18 as op
+
+    size = weight_hh.shape[1]
+
+    def onnx_gate_order(tensor):
+        gate = [op.Slice(tensor, [index * size], [(index + 1) * size], [0]) for index in range(4)]
+        return op.Concat(gate[0], gate[3], gate[1], gate[2], axis=0)  # i, f, g, o -> i, o, f, c
+
+    weights = op.Unsqueeze(onnx_gate_order(weight_ih), [0])
+    recurrence = op.Unsqueeze(onnx_gate_order(weight_hh), [0])
+    biases = op.Unsqueeze(op.Concat(onnx_gate_order(bias_ih), onnx_gate_order(bias_hh), axis=0), [0])
+    steps = op.Transpose(layer_input, perm=[1, 0, 2])
+    outputs, final_hidden, final_cell = op.LSTM(steps, weights, recurrence, biases, op.Cast(lengths, to=6),
+                                                direction="reverse" if reverse else "forward", hidden_size=size)
+    outputs = op.Transpose(op.Squeeze(outputs, [1]), perm=[1, 0, 2])  # (src_len, 1, batch, H) -> (batch, src_len, H)
+    return outputs, op.Squeeze(final_hidden, [0]), op.Squeeze(final_cell, [0])
+
+
+def _lstm_layer_for_export(lstm: nn.LSTM, layer_input: torch.Tensor, mask: torch.Tensor):
+    """The encoder's `traced_lstm` during export: `lstm_direction` per direction, shaped as `nn.LSTM`'s output."""
+    lengths = mask.sum(dim=1)
+    outputs, hidden, cell = [], [], []
+    for suffix in ("", "_reverse") if lstm.bidirectional else ("",):
+        output, h_n, c_n = lstm_direction(layer_input, lengths, getattr(lstm, f"weight_ih_l0{suffix}"),
+                                          getattr(lstm, f"weight_hh_l0{suffix}"), getattr(lstm, f"bias_ih_l0{suffix}"),
+                                          getattr(lstm, f"bias_hh_l0{suffix}"), bool(suffix))
+        outputs.append(output)
+        hidden.append(h_n)
+        cell.append(c_n)
+    return torch.cat(outputs, dim=-1), torch.stack(hidden), torch.stack(cell)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The two graphs
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def uses_source_keys(config) -> bool:
+    """General and additive attention project the encoder states into keys once per source."""
+    return config.attention in ("general", "additive")
+
+
+class EncoderForExport(nn.Module):
+    """The encoder and everything the decoder needs from it once per source."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model.model
+        self.config = model.config
+
+    def output_names(self) -> list[str]:
+        names = ["encoder_states", "hidden_state", "cell_state"]
+        if uses_source_keys(self.config):
+            names.append("source_keys")
+        if self.config.peeky:
+            names.append("peeky_state")
+        return names
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        encoder_outputs = self.model.encoder(input_ids, attention_mask)
+        states = encoder_outputs.last_hidden_state
+        attention = self.model.decoder.attention
+        state = self.model.decoder.initial_state(encoder_outputs, None)
+        outputs = [states, state.hidden_state.contiguous(), state.cell_state.contiguous()]
+        if uses_source_keys(self.config):
+            outputs.append(attention.project_keys(states))
+        if self.config.peeky:
+            outputs.append(encoder_outputs.final_hidden_state[:, -1])
+        return tuple(outputs)
+
+
+class DecoderStepForExport(nn.Module):
+    """One decoder step from the recurrent state: the next token's logits, the new state, the attention weights."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.generator = model
+        self.config = model.config
+
+    def input_names(self) -> list[str]:
+        names = ["input_ids", "hidden_state", "cell_state"]
+        if self.config.attention != "none":
+            names += ["encoder_states", "source_mask"]
+        if uses_source_keys(self.config):
+            names.append("source_keys")
+        if self.config.peeky:
+            names.append("peeky_state")
+        if self.config.input_feeding:
+            names.append("attentional_vector")
+        return names
+
+    def output_names(self) -> list[str]:
+        names = ["logits", "hidden_state_out", "cell_state_out"]
+        if self.config.input_feeding:
+            names.append("attentional_vector_out")
+        if self.config.attention != "none":
+            names.append("attention_weights")
+        return names
+
+    def forward(self, input_ids, hidden_state, cell_state, encoder_states=None, source_mask=None, source_keys=None,
+                peeky_state=None, attentional_vector=None):
+        if source_keys is None:
+            source_keys = encoder_states  # dot attention scores the states themselves
+        state = AttnSeq2SeqCache(hidden_state, cell_state, attentional_vector, source_keys)
+        features, weights, _ = self.generator.model.decoder(input_ids, encoder_states, source_mask, peeky_state,
+                                                            state)
+        outputs = [self.generator._vocabulary_logits(features[:, -1]), state.hidden_state, state.cell_state]
+        if self.config.input_feeding:
+            outputs.append(state.attentional_vector)
+        if weights is not None:
+            outputs.append(weights[:, -1])
+        return tuple(outputs)
+
+
+def example_inputs(model, batch_size: int = 2, src_len: int = 5) -> dict[str, torch.Tensor]:
+    """Inputs of both graphs for tracing, the second row padded (so that nothing is specialised to full rows)."""
+    config = model.config
+    low = max(t for t in (config.pad_token_id, config.bos_token_id, config.eos_token_id) if t is not None) + 1
+    generator = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(low, config.vocab_size, (batch_size, src_len), generator=generator)
+    attention_mask = torch.ones(batch_size, src_len, dtype=torch.long)
+    attention_mask[1:, src_len - 2:] = 0
+    input_ids = input_ids.masked_fill(attention_mask == 0, config.pad_token_id)
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The exporter's and the quantizer's notes (an optional torchvision, deprecations inside torch.export, advice
+    to pre-process) say nothing about this model; keep them off the user's terminal while exporting."""
+    loggers = [logging.getLogger("torch.onnx"), logging.getLogger()]  # the quantizer logs to the root logger
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
+def _export(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str], dynamic: dict,
+            path: Path) -> None:
+    import onnxscript.optimizer
+
+    with _quiet():
+        program = torch.onnx.export(
+            module, args, input_names=input_names, output_names=output_names, dynamic_shapes=dynamic, dynamo=True,
+            opset_version=OPSET, external_data=False, optimize=True, verbose=False,
+            custom_translation_table={torch.ops.hf_attn_seq2seq.lstm_direction.default: _lstm_direction_onnx},
+        )
+    # Fold the LSTM gate reordering into the weights themselves (the default limits leave weights this size as
+    # computations): fewer nodes per step, and weights that dynamic quantization recognises as LSTM weights.
+    onnxscript.optimizer.optimize(program.model, input_size_limit=FOLD_LIMIT, output_size_limit=FOLD_LIMIT)
+    program.save(str(path))
+
+
+def export_onnx(model, tokenizer=None, folder: str | Path = "onnx", int8: bool = True) -> Path:
+    """Write `encoder.onnx` and `decoder_step.onnx` (and with `int8` their dynamically quantized twins
+    `encoder_int8.onnx`, `decoder_step_int8.onnx`) into `folder`, with the config, generation config and tokenizer,
+    so that `OnnxAttnSeq2Seq.from_pretrained(folder)` needs nothing else. The folder is replaced atomically."""
+    from .onnx_runtime import check_onnx_available
+
+    check_onnx_available()
+    model = copy.deepcopy(model).float().eval()
+    model.model.encoder.traced_lstm = _lstm_layer_for_export
+    config = model.config
+    encoder, step = EncoderForExport(model), DecoderStepForExport(model)
+    inputs = example_inputs(model)
+    batch, source = torch.export.Dim("batch"), torch.export.Dim("src_len")
+    with torch.no_grad():
+        encoded = dict(zip(encoder.output_names(), encoder(inputs["input_ids"], inputs["attention_mask"])))
+    step_inputs = {
+        "input_ids": torch.full((inputs["input_ids"].shape[0], 1), config.decoder_start_token_id, dtype=torch.long),
+        "hidden_state": encoded["hidden_state"], "cell_state": encoded["cell_state"],
+        "encoder_states": encoded["encoder_states"], "source_mask": inputs["attention_mask"].bool(),
+        "source_keys": encoded.get("source_keys"), "peeky_state": encoded.get("peeky_state"),
+        "attentional_vector": (torch.zeros(inputs["input_ids"].shape[0], 2 * config.hidden_size)
+                               if config.input_feeding else None),
+    }
+    step_names = step.input_names()
+    per_input = {"input_ids": {0: batch}, "hidden_state": {0: batch}, "cell_state": {0: batch},
+                 "encoder_states": {0: batch, 1: source}, "source_mask": {0: batch, 1: source},
+                 "source_keys": {0: batch, 1: source}, "peeky_state": {0: batch}, "attentional_vector": {0: batch}}
+    if config.attention == "none":  # the step never reads the source
+        step_inputs.update(encoder_states=None, source_mask=None, source_keys=None)
+    order = ("input_ids", "hidden_state", "cell_state", "encoder_states", "source_mask", "source_keys", "peeky_state",
+             "attentional_vector")  # DecoderStepForExport.forward's arguments
+    step_args = tuple(step_inputs[name] for name in order)
+    step_dynamic = tuple(None if step_inputs[name] is None else per_input[name] for name in order)
+
+    def write(staging: Path) -> None:
+        _export(encoder, (inputs["input_ids"], inputs["attention_mask"]), ["input_ids", "attention_mask"],
+                encoder.output_names(), ({0: batch, 1: source}, {0: batch, 1: source}), staging / ENCODER_FILE)
+        _export(step, step_args, step_names, step.output_names(), step_dynamic, staging / DECODER_FILE)
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            for name in (ENCODER_FILE, DECODER_FILE):
+                with _quiet():
+                    quantize_dynamic(staging / name, staging / name.replace(".onnx", f"{INT8_SUFFIX}.onnx"),
+                                     weight_type=QuantType.QInt8)
+        config.save_pretrained(staging)
+        model.generation_config.save_pretrained(staging)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(staging)
+        (staging / EXPORT_CONFIG_FILE).write_text(json.dumps({
+            "encoder": {"inputs": ["input_ids", "attention_mask"], "outputs": encoder.output_names()},
+            "decoder_step": {"inputs": step_names, "outputs": step.output_names()},
+            "int8": int8, "opset": OPSET, "torch_version": torch.__version__,
+        }, indent=2) + "\n")
+
+    folder = Path(folder)
+    write_staged(folder, write, whole_folder=True)
+    return folder
+
+
+__all__ = ["DECODER_FILE", "ENCODER_FILE", "DecoderStepForExport", "EncoderForExport", "export_onnx",
+           "lstm_direction"]
