@@ -1,6 +1,7 @@
 """benchmarks/RESULTS.md, rendered from what the benchmarks recorded: RESULTS.json (`benchmarks.run`),
-TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`) and DEMO.json
-(`benchmarks.demo`). Every benchmark writes its JSON and calls `write_results`; this module imports none of them."""
+TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`), DEMO.json (`benchmarks.demo`)
+and ONNX.json (`benchmarks.onnx_runtime`). Every benchmark writes its JSON and calls `write_results`; this module
+imports none of them."""
 
 import json
 import platform
@@ -14,6 +15,7 @@ RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
 TRANSLATION_PATH = Path(__file__).with_name("TRANSLATION.json")
 TOY_TASKS_PATH = Path(__file__).with_name("TOY_TASKS.json")
 DEMO_PATH = Path(__file__).with_name("DEMO.json")
+ONNX_PATH = Path(__file__).with_name("ONNX.json")
 PUBLISHED = ("BLEU 28.3 on test 2016 de→en (lowercased tokenized) for a bidirectional-GRU encoder with Bahdanau "
              "attention, 20.5M parameters, trained on a GPU")
 
@@ -35,7 +37,15 @@ def write_results(results: dict, command: str) -> str:
                   f"| plain PyTorch loop | {r['loop_tokens_per_second']:,.0f} |", "",
                   f"Trainer overhead: **{100 * r['trainer_overhead']:+.1f}%** (goal ≤ 10%): the median over "
                   f"{r.get('rounds', 1)} interleaved pairs of runs of {r['timed_steps']} timed steps after warm-up "
-                  "(per pair: " + ", ".join(f"{100 * o:+.1f}%" for o in r.get("round_overheads", [])) + ").", ""]
+                  "(per pair: " + ", ".join(f"{100 * o:+.1f}%" for o in r.get("round_overheads", [])) + ")."]
+        if "optimizer" in r:
+            lines[-1] += (f" Both sides use {r['optimizer']} (the Trainer's default, which the loop builds through "
+                          "`Trainer.get_optimizer_cls_and_kwargs`) and collate each batch on the fly through a "
+                          "DataLoader, in the same order.")
+        else:
+            lines[-1] += (" Recorded when the loop used the default (foreach) AdamW and pre-collated batches; `make "
+                          "bench` now gives it the Trainer's fused AdamW and on-the-fly collation.")
+        lines.append("")
     if "accuracy" in results:
         r = results["accuracy"]
         reached = (f"**{r['seconds']:.0f} s** (step {r['step']}, {r['exact_match']:.2f}%)" if "seconds" in r
@@ -48,6 +58,24 @@ def write_results(results: dict, command: str) -> str:
             lines[-1] += f" The test split at that step: **{r['test_exact_match']:.2f}%**."
         elif split == "test":
             lines[-1] += " (Recorded when the test split decided the stop; `make bench` now stops on validation.)"
+        lines.append("")
+    if "fast" in results:
+        r = results["fast"]
+        lines += ["### Time to accuracy: the `fast` preset against the book's model", "",
+                  "Both trained on the main job's data until validation exact match reaches 99.9% (read every 12,800 "
+                  "training examples, evaluation time included), then scored on test, in the same run.", "",
+                  "| model | settings | step | seconds | validation | test |", "|---|---|---|---|---|---|"]
+        for name, label in (("book", "the book's model (baseline)"), ("fast", "`--preset fast`")):
+            e = r[name]
+            settings = ", ".join(f"{k} {v}" for k, v in {**e["settings"]["model"],
+                                                        **e["settings"]["training"]}.items())
+            if "seconds" in e:
+                lines.append(f"| {label} | {settings} | {e['step']} | **{e['seconds']:.0f}** | "
+                             f"{e['exact_match']:.2f}% | {e['test_exact_match']:.2f}% |")
+            else:
+                lines.append(f"| {label} | {settings} | — | not reached | — | — |")
+        if "time_ratio" in r:
+            lines += ["", f"The fast preset needs **{r['time_ratio']:.2f}x** the baseline's time (goal ≤ 0.20x)."]
         lines.append("")
     if "generation" in results:
         r = results["generation"]
@@ -81,7 +109,8 @@ def write_results(results: dict, command: str) -> str:
                   "| date model | parameters | fp32 decode ms | int8 decode ms | speed-up (goal ≥ 2x) | "
                   "fp32 exact match | int8 exact match | change (goal ≥ -0.1) |", "|---|---|---|---|---|---|---|---|"]
         for name, r in int8_rows:
-            label = "main job, hidden 256" if name == "int8" else f"hidden {r['hidden_size']}"
+            label = ("the main job's configuration (hidden 256), trained in section 2" if name == "int8"
+                     else f"hidden {r['hidden_size']}")
             lines.append(f"| {label} | {r.get('parameters', 0):,} | {1e3 * r['fp32_seconds_batch1']:.2f} | "
                          f"{1e3 * r['int8_seconds_batch1']:.2f} | **{r['speedup']:.2f}x** | "
                          f"{r['fp32_exact_match']:.2f}% | {r['int8_exact_match']:.2f}% | "
@@ -118,6 +147,8 @@ def write_results(results: dict, command: str) -> str:
         lines += toy_tasks_section(json.loads(TOY_TASKS_PATH.read_text()))
     if DEMO_PATH.exists():  # recorded in a browser by benchmarks.demo
         lines += demo_section(json.loads(DEMO_PATH.read_text()))
+    if ONNX_PATH.exists():  # recorded by benchmarks.onnx_runtime
+        lines += onnx_section(json.loads(ONNX_PATH.read_text()))
     text = "\n".join(lines)
     RESULTS_PATH.write_text(text)
     saved = {**results, "command": command}
@@ -236,4 +267,48 @@ def demo_section(data: dict) -> list[str]:
                      f"{1000 * beam['max_seconds']:.0f} ms |")
     lines += ["", f"{next(iter(data.get('models', {}).values()), {}).get('beam_1', {}).get('requests', 0)} requests "
               "per setting, each answer different from the one before. Screenshots: docs/demo_<model>.png.", ""]
+    return lines
+
+
+def onnx_section(data: dict) -> list[str]:
+    lines = ["## 9. ONNX Runtime beside PyTorch", "",
+             "`python -m benchmarks.onnx_runtime`: the models exported with `hf_attn_seq2seq.export.export_onnx` "
+             "(encoder and decoder step, fp32 and ONNX Runtime's dynamic int8), run by `OnnxAttnSeq2Seq`.", "",
+             "| model | inputs | greedy equal to PyTorch | beam 5 equal | int8 greedy equal | exact match: PyTorch / "
+             "ONNX fp32 / ONNX int8 |", "|---|---|---|---|---|---|"]
+    for name, label in (("date", "date (main job)"), ("translation", "Multi30k")):
+        if name not in data:
+            continue
+        r = data[name]["equality"]
+        matches = "—"
+        if "pytorch_exact_match" in r["greedy"]:
+            matches = (f"{r['greedy']['pytorch_exact_match']:.2f}% / {r['greedy']['onnx_exact_match']:.2f}% / "
+                       f"{r['int8_greedy']['onnx_exact_match']:.2f}%")
+        inputs = r["greedy"]["inputs"]
+        where = data[name].get("split", "test split")
+        lines.append(f"| {label} (`{data[name]['folder']}`) | {inputs:,} ({where}) | "
+                     f"{r['greedy']['equal_percent']:.2f}% | {r['beam']['equal_percent']:.2f}% | "
+                     f"{r['int8_greedy']['equal_percent']:.2f}% | {matches} |")
+    if "date" in data:
+        lines += ["", f"Beam search on both sides is GNMT's (`gnmt_search`) with "
+                  f"{data['date']['equality']['beam_settings']}; the translation model's with "
+                  f"{data.get('translation', {}).get('equality', {}).get('beam_settings', '—')}.", ""]
+    speed = data.get("date", {}).get("speed")
+    if speed:
+        lines += ["Speed on the main job's date model (greedy, the same tokens on every side; each row's three timed "
+                  "in alternation):", "",
+                  "| threads | batch | PyTorch generate ms/token | ONNX fp32 ms/token | ONNX int8 ms/token | "
+                  "fp32 speed-up | int8 speed-up |", "|---|---|---|---|---|---|---|"]
+        for row in speed.values():
+            lines.append(f"| {row['threads']} | {row['batch_size']} | {row['pytorch_ms_per_token']:.3f} | "
+                         f"{row['onnx_fp32_ms_per_token']:.3f} | {row['onnx_int8_ms_per_token']:.3f} | "
+                         f"**{row['fp32_speedup']:.2f}x** | **{row['int8_speedup']:.2f}x** |")
+        lines += ["", "Goals: ≥ 4x per token at batch 1, ≥ 1.5x throughput at batch 64.", ""]
+    where = data.get("date", {}).get("where_time_goes")
+    if where:
+        lines += [f"Where ONNX Runtime's time goes at batch 1 (one thread, per sequence of "
+                  f"{where['steps_per_sequence']:.1f} steps, {where['sequence_ms']:.2f} ms): the encoder "
+                  f"{where['encoder_ms']:.3f} ms, the decoder steps {where['decoder_steps_ms']:.3f} ms "
+                  f"({where['step_us']:.0f} µs each, feeds and fetches included), the search loop around them "
+                  f"{where['loop_ms']:.3f} ms.", ""]
     return lines

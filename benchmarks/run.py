@@ -29,7 +29,7 @@ from hf_attn_seq2seq.quantization import quantize_dynamic_int8
 from hf_attn_seq2seq.tokenization import build_char_tokenizer
 
 
-SECTIONS = ("training", "generation", "threads", "accuracy", "int8", "int8_large")
+SECTIONS = ("training", "generation", "threads", "accuracy", "fast", "int8", "int8_large")
 
 
 def interleaved_median_seconds(functions: dict, repeats: int = 9, warmup: int = 1) -> dict:
@@ -97,19 +97,29 @@ class StepTimer(TrainerCallback):
         self.end = time.perf_counter()
 
 
+def optimizer_name(setup: Setup) -> str:
+    args = setup.training_arguments("/tmp/bench-trainer")
+    optimizer_class, settings = Seq2SeqTrainer.get_optimizer_cls_and_kwargs(args)
+    return optimizer_class.__name__ + (" (fused)" if settings.get("fused") else "")
+
+
 def target_tokens(batches) -> int:
     return sum(int((batch["labels"] != -100).sum()) for batch in batches)
 
 
-def bench_training(setup: Setup, warmup_steps: int = 10, timed_steps: int = 60, rounds: int = 3) -> dict:
+def bench_training(setup: Setup, warmup_steps: int = 10, timed_steps: int = 150, rounds: int = 3) -> dict:
     """Trainer against a plain loop, interleaved: `rounds` pairs of runs in alternating order, so drifts in the shared
-    machine's speed reach both sides; the overhead is the median of the per-round time ratios."""
+    machine's speed reach both sides; the overhead is the median of the per-round time ratios. Both sides get the
+    same optimizer (the class and settings the Trainer builds: fused AdamW), the same batches in the same order,
+    collated on the fly by the same collator through a DataLoader, and the same clipping."""
     batch_size = setup.preset["training"]["per_device_train_batch_size"]
     total = warmup_steps + timed_steps
     train = setup.tokenized["train"].select(range(total * batch_size))
-    batches = [setup.collator([train[i] for i in range(start, start + batch_size)])
-               for start in range(0, total * batch_size, batch_size)]
-    tokens = target_tokens(batches[warmup_steps:])
+    tokens = target_tokens(setup.collator([train[i] for i in range(start, start + batch_size)])
+                           for start in range(warmup_steps * batch_size, total * batch_size, batch_size))
+
+    def arguments():
+        return setup.training_arguments("/tmp/bench-trainer", max_steps=total, lr_scheduler_type="constant")
 
     class InOrderTrainer(Seq2SeqTrainer):
         def _get_train_sampler(self, *args, **kwargs):
@@ -118,25 +128,26 @@ def bench_training(setup: Setup, warmup_steps: int = 10, timed_steps: int = 60, 
     def trainer_seconds() -> float:
         # the Trainer, fed in the same order (no shuffling) with the same optimizer settings
         timer = StepTimer(warmup_steps)
-        trainer = InOrderTrainer(model=setup.new_model(), args=setup.training_arguments(
-                                 "/tmp/bench-trainer", max_steps=total, lr_scheduler_type="constant"),
-                                 train_dataset=train, data_collator=setup.collator, callbacks=[timer])
+        trainer = InOrderTrainer(model=setup.new_model(), args=arguments(), train_dataset=train,
+                                 data_collator=setup.collator, callbacks=[timer])
         trainer.train()
         return timer.end - timer.start
 
     def loop_seconds() -> float:
-        # the plain loop: same model, data, batch, Adam(W) settings, clipping
+        # the plain loop: same model, data order, collation, optimizer and clipping
         model = setup.new_model().train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=setup.preset["training"]["learning_rate"],
-                                      weight_decay=0.0)
-        max_norm = setup.preset["training"]["max_grad_norm"]
+        args = arguments()
+        optimizer_class, optimizer_settings = Seq2SeqTrainer.get_optimizer_cls_and_kwargs(args, model)
+        optimizer = optimizer_class(model.parameters(), **{**optimizer_settings, "lr": args.learning_rate,
+                                                            "weight_decay": args.weight_decay})
+        batches = torch.utils.data.DataLoader(train, batch_size=batch_size, collate_fn=setup.collator, shuffle=False)
         start = None
         for step, batch in enumerate(batches):
             if step == warmup_steps:
                 start = time.perf_counter()
             loss = model(**batch).loss
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad()
         return time.perf_counter() - start
@@ -158,6 +169,7 @@ def bench_training(setup: Setup, warmup_steps: int = 10, timed_steps: int = 60, 
         "timed_steps": timed_steps,
         "rounds": rounds,
         "batch_size": batch_size,
+        "optimizer": f"{optimizer_name(setup)}",
     }
 
 
@@ -200,6 +212,36 @@ def bench_time_to_accuracy(setup: Setup, target: float = 99.9, eval_steps: int =
                           "test_exact_match"])
     model.generation_config = generation_config_for(model.config, max_new_tokens=setup.max_new_tokens)
     return result, model.eval()
+
+
+# The book's model at its own settings (the seed's date task, chapter 8 of "Deep Learning from Scratch 2"): dot
+# attention after a one-layer LSTM on each side, embeddings 16, hidden 256, the source reversed, Adam at 0.001 with a
+# constant rate, batch 128, gradient norm clipped at 5.
+BOOK_BASELINE = {
+    "model": {"attention": "dot", "embedding_size": 16, "hidden_size": 256, "reverse_source": True},
+    "training": {"per_device_train_batch_size": 128, "learning_rate": 0.001, "lr_scheduler_type": "constant",
+                 "num_train_epochs": 10, "max_grad_norm": 5.0},
+}
+EVAL_EVERY_EXAMPLES = 12_800  # both runs read validation after the same number of training examples
+
+
+def bench_fast_preset(setup: Setup, target: float = 99.9) -> dict:
+    """The `fast` date preset against the book's model, each trained until validation reaches `target` (then scored
+    on test), in one run; evaluation time counts on both sides."""
+    original = setup.preset
+    results = {}
+    try:
+        for name, preset in (("book", BOOK_BASELINE), ("fast", load_preset("fast"))):
+            setup.preset = {"model": dict(preset["model"]), "training": dict(preset["training"])}
+            batch_size = setup.preset["training"]["per_device_train_batch_size"]
+            results[name], _ = bench_time_to_accuracy(setup, target, eval_steps=EVAL_EVERY_EXAMPLES // batch_size)
+            results[name]["settings"] = setup.preset
+            print(name, results[name], flush=True)
+    finally:
+        setup.preset = original
+    if "seconds" in results["book"] and "seconds" in results["fast"]:
+        results["time_ratio"] = results["fast"]["seconds"] / results["book"]["seconds"]
+    return results
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -374,6 +416,8 @@ def main(argv: list[str] | None = None) -> dict:
             print("accuracy", results["accuracy"], flush=True)
         else:
             model = setup.new_model().eval()
+    if "fast" in wanted:
+        results["fast"] = bench_fast_preset(setup)
     if "generation" in wanted:
         results["generation"] = bench_generation(setup, model)
         print("generation", results["generation"], flush=True)
