@@ -377,18 +377,27 @@ def bench_threads(setup: Setup, model) -> dict:
         encoder_outputs = model.get_encoder()(encoded["input_ids"])
         cache = model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[1]]),
                       use_cache=True)[modeling.CACHE_FIELD]
-    step_input = torch.tensor([[5]])
+    wide = setup.tokenizer(list(setup.data["test"]["source"][:64]), return_tensors="pt", padding=True)
+    with torch.no_grad():
+        wide_outputs = model.get_encoder()(wide["input_ids"], wide["attention_mask"])
+        wide_cache = model(encoder_outputs=wide_outputs, attention_mask=wide["attention_mask"],
+                           decoder_input_ids=torch.ones(64, 1, dtype=torch.long), use_cache=True)[modeling.CACHE_FIELD]
     original_threads = torch.get_num_threads()
     results = {}
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        for onednn in (True, False):
-            def step():
-                for _ in range(50):
-                    model(encoder_outputs=encoder_outputs, decoder_input_ids=step_input, past_key_values=cache)
+    for batch_size, outputs, mask, state in ((1, encoder_outputs, None, cache),
+                                             (64, wide_outputs, wide["attention_mask"], wide_cache)):
+        step_input = torch.full((batch_size, 1), 5)
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            for onednn in (True, False):
+                def step(outputs=outputs, mask=mask, state=state, step_input=step_input):
+                    for _ in range(50):
+                        model(encoder_outputs=outputs, attention_mask=mask, decoder_input_ids=step_input,
+                              past_key_values=state)
 
-            with torch.no_grad(), torch.backends.mkldnn.flags(enabled=onednn):
-                results[f"{threads} thread(s), oneDNN {'on' if onednn else 'off'}"] = median_seconds(step) / 50
+                with torch.no_grad(), torch.backends.mkldnn.flags(enabled=onednn):
+                    name = f"batch {batch_size}, {threads} thread(s), oneDNN {'on' if onednn else 'off'}"
+                    results[name] = median_seconds(step) / 50
     torch.set_num_threads(original_threads)
     return results
 

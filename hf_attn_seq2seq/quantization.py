@@ -5,7 +5,9 @@ Uses `torch.ao.quantization.quantize_dynamic`: deprecated in favour of torchao, 
 generates as usual; it cannot be saved with `save_pretrained` (quantize again after loading the fp32 weights).
 
 int8 pays where a decoder step is bound by reading its weights: at hidden size 1024 decoding one sequence runs 3.4x
-faster, while at 256 the weights sit in the CPU caches and int8 gains nothing (benchmarks/RESULTS.md, section 4).
+faster. At 256 the weights sit in the CPU caches: against fp32 with oneDNN off the two decode about alike, and the
+1.6x measured against fp32 with oneDNN on comes from oneDNN's slower small-batch LSTM path (benchmarks/RESULTS.md,
+sections 4 and 5). For the fastest CPU inference see `hf_attn_seq2seq.onnx_runtime` (section 9).
 """
 
 import copy
