@@ -148,13 +148,14 @@ def speed(model, tokenizer, folder: Path, sources: list[str], max_new_tokens: in
     return table
 
 
-def where_time_goes(tokenizer, folder: Path, sources: list[str], max_new_tokens: int) -> dict:
-    """ONNX Runtime at batch 1, one thread: the encoder call, the decoder-step calls, and the search loop around
-    them (Python and numpy), per generated sequence."""
+def where_time_goes(tokenizer, folder: Path, sources: list[str], max_new_tokens: int, batch_size: int = 1) -> dict:
+    """ONNX Runtime (fp32, one thread): the encoder call, the decoder-step calls, and the search loop around them
+    (Python and numpy), per batch of `batch_size` sequences."""
     from hf_attn_seq2seq.onnx_runtime import OnnxAttnSeq2Seq
 
     runner = OnnxAttnSeq2Seq(folder, num_threads=1)
-    encoded = [tokenizer([text], return_tensors="np") for text in sources[:64]]
+    encoded = [tokenizer(batch, return_tensors="np", padding=True)
+               for batch in in_batches(sources[: 64 * batch_size], batch_size)][: 64 if batch_size == 1 else 8]
     spent = {"encoder": 0.0, "decoder_steps": 0.0, "steps": 0}
     encode, step = runner.encode, runner.step
 
@@ -172,7 +173,7 @@ def where_time_goes(tokenizer, folder: Path, sources: list[str], max_new_tokens:
         return result
 
     runner.encode, runner.step = timed_encode, timed_step
-    for item in encoded[:8]:  # warm-up
+    for item in encoded[:2]:  # warm-up
         runner.generate(item["input_ids"], item["attention_mask"], max_new_tokens=max_new_tokens)
     spent.update(encoder=0.0, decoder_steps=0.0, steps=0)
     start = time.perf_counter()
@@ -180,7 +181,7 @@ def where_time_goes(tokenizer, folder: Path, sources: list[str], max_new_tokens:
         runner.generate(item["input_ids"], item["attention_mask"], max_new_tokens=max_new_tokens)
     total = time.perf_counter() - start
     count = len(encoded)
-    return {"sequence_ms": 1e3 * total / count, "encoder_ms": 1e3 * spent["encoder"] / count,
+    return {"batch_size": batch_size, "sequence_ms": 1e3 * total / count, "encoder_ms": 1e3 * spent["encoder"] / count,
             "decoder_steps_ms": 1e3 * spent["decoder_steps"] / count,
             "loop_ms": 1e3 * (total - spent["encoder"] - spent["decoder_steps"]) / count,
             "steps_per_sequence": spent["steps"] / count,
@@ -219,7 +220,8 @@ def main(argv: list[str] | None = None) -> dict:
     data["date"]["equality"] = equality(model, tokenizer, date_folder, sources, references, {"num_beams": 5}, 250)
     if not args.skip_speed:
         data["date"]["speed"] = speed(model, tokenizer, date_folder, sources, max_new_tokens)
-        data["date"]["where_time_goes"] = where_time_goes(tokenizer, date_folder, sources, max_new_tokens)
+        data["date"]["where_time_goes"] = [where_time_goes(tokenizer, date_folder, sources, max_new_tokens, size)
+                                           for size in (1, 64)]
         print("where", data["date"]["where_time_goes"], flush=True)
 
     if args.translation:
