@@ -318,8 +318,8 @@ def onnx_section(data: dict) -> list[str]:
                   "graph call. "
                   "At batch 64 the work is the arithmetic itself, above all the encoder's recurrent matrix products, "
                   "which both runtimes hand to the same kind of fp32 kernels: there int8 (VNNI integer products) is "
-                  "what gains. One thread is ONNX Runtime's fastest setting on this 2-core machine at both sizes: "
-                  "a second intra-op thread costs more in synchronisation than it saves.", ""]
+                  "what gains. One thread is ONNX Runtime's fastest setting on this 2-core machine: a second "
+                  "intra-op thread made every row slower.", ""]
     if "translation" in data and data["translation"]["equality"]["int8_greedy"]["equal_percent"] < 100:
         lines += [f"int8 changes {100 - data['translation']['equality']['int8_greedy']['equal_percent']:.1f}% of "
                   "the Multi30k greedy translations (an 8,000-token output layer and longer outputs let rounding "
