@@ -185,8 +185,11 @@ class DemoPage:
 
     def screenshot(self, path: str | Path) -> None:
         """The whole page, cropped to its content height."""
-        height = self.driver.execute_script("return document.documentElement.scrollHeight")
         width = self.driver.execute_script("return window.outerWidth")
-        self.driver.set_window_size(width, max(600, height + 20))
+        for _ in range(3):  # the viewport is the window less its frame, and the layout may reflow once it is taller
+            height, frame = self.driver.execute_script(
+                "return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight]")
+            self.driver.set_window_size(width, max(600, height + frame + 16))
+            time.sleep(0.3)
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.driver.save_screenshot(str(path))

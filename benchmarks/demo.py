@@ -6,7 +6,9 @@
 For each model the demo is served (`python -m hf_attn_seq2seq.demo FOLDER`) and opened in headless chromium: the
 first request after the page loads is timed from the click to the answer on the page, then `--requests` more
 (greedy, then beam 5), each with a different answer from the one before. The page after the first input is saved as
-`docs/demo_<name>.png`. Needs chromium, chromedriver, Gradio and Selenium (see benchmarks/browser.py).
+`docs/demo_<name>.png`. The first request runs with the page's defaults (the model's generation config: greedy for
+the date model, beam 5 for the translation preset). Needs chromium, chromedriver, Gradio and Selenium (see
+benchmarks/browser.py).
 """
 
 import argparse
@@ -42,8 +44,8 @@ def bench_model(name: str, folder: str, first_input: str | None, requests: int) 
     first_input = inputs[0]
     record = {"folder": folder, "first_input": first_input, "max_source_tokens": model.max_source_tokens}
     with DemoServer([folder]) as server, DemoPage(server.url) as page:
-        output, message, rows, seconds = page.generate(first_input)
-        expected = model.translate(first_input)
+        output, message, rows, seconds = page.generate(first_input)  # with the page's defaults
+        expected = model.translate(first_input, num_beams=model.default_num_beams)
         if output != expected.text or rows != len(expected.output_tokens):
             raise AssertionError(f"{name}: the page shows {output!r} with {rows} rows; the model gives "
                                  f"{expected.text!r} with {len(expected.output_tokens)} tokens")
@@ -51,8 +53,7 @@ def bench_model(name: str, folder: str, first_input: str | None, requests: int) 
         page.screenshot(DOCS / f"demo_{name}.png")
         previous = output
         for num_beams in (1, 5):
-            if num_beams > 1:
-                page.set_number("num-beams", num_beams)
+            page.set_number("num-beams", num_beams)
             cycle = distinct_in_turn(model, inputs, num_beams)
             times = []
             for index in range(requests):

@@ -37,8 +37,16 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     data = json.loads(TRANSLATION_PATH.read_text()) if TRANSLATION_PATH.exists() else {}
-    if args.run:
-        data["runs"] = [summarize_run(folder) for folder in args.run]
+    for folder in args.run:  # a new run of a direction replaces that direction's row; the others stay
+        run = summarize_run(folder)
+        direction = (run.get("source_lang"), run.get("target_lang"))
+        runs = data.setdefault("runs", [])
+        same = [index for index, old in enumerate(runs)
+                if (old.get("source_lang"), old.get("target_lang")) == direction]
+        if same:
+            runs[same[0]] = run
+        else:
+            runs.append(run)
     if args.beam_scoring:
         data["beam_scoring"] = {"direction": args.beam_scoring_direction, "num_beams": args.num_beams,
                                 "results": json.loads(args.beam_scoring.read_text())}
