@@ -29,6 +29,7 @@ from .visualization import token_label
 
 
 MAX_BEAMS = 10
+BYTE_ORDER_MARK = "\ufeff"
 MAX_EXAMPLES = 12
 # Gradio's default theme fetches its fonts from Google; these are on every machine, so a local folder needs no network.
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
@@ -119,6 +120,8 @@ class DemoModel:
     def translate(self, text: str, num_beams: int = 1, length_alpha: float = 0.0, coverage_beta: float = 0.0,
                   max_new_tokens: int | None = None) -> DemoResult:
         """Generate for `text`: greedy with `num_beams=1`, else GNMT-scored beam search (`gnmt_beam_search`)."""
+        if isinstance(text, str):
+            text = text.lstrip(BYTE_ORDER_MARK)  # invisible, and pasted along from files saved with one
         notes = self.check_source(text)
         num_beams = _whole_number(num_beams, "beam size", 1, MAX_BEAMS)
         max_new_tokens = _whole_number(max_new_tokens or self.default_max_new_tokens, "max new tokens", 1, 1024)

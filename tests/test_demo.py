@@ -152,3 +152,12 @@ def test_the_command_line_names_a_folder_it_cannot_load(tmp_path, capsys):
 
     assert main([str(tmp_path / "no-such-model")]) == 2
     assert "no-such-model" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_pasted_with_the_text_is_dropped(attention_model):
+    text = attention_model.examples[0]
+    marked = attention_model.translate("\ufeff" + text)
+    assert marked.notes == [] and marked.text == attention_model.translate(text).text
+    assert marked.source_tokens == attention_model.translate(text).source_tokens
+    with pytest.raises(DemoInputError, match="The input is empty"):
+        attention_model.translate("\ufeff")

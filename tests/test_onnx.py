@@ -184,3 +184,17 @@ def test_a_second_export_replaces_the_folder_whole(tmp_path):
     (folder / "stale.onnx").write_bytes(b"old")
     export_onnx(tiny_model(seed=9, attention="dot"), None, folder, int8=False)
     assert not (folder / "stale.onnx").exists() and (folder / ENCODER_FILE).is_file()
+
+
+def test_the_command_line_never_writes_over_the_model_folder(demo_models, tmp_path, capsys):
+    import shutil
+
+    from training.export import main as export_main
+
+    folder = tmp_path / "model"
+    shutil.copytree(demo_models["attention"], folder)
+    before = sorted(path.name for path in folder.iterdir())
+    for target in (folder, folder.parent):
+        assert export_main([str(folder), str(target), "--no-int8"]) == 2
+        assert "would replace the model folder" in capsys.readouterr().err
+    assert sorted(path.name for path in folder.iterdir()) == before
