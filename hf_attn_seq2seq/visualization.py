@@ -58,6 +58,36 @@ def plot_attention(model, tokenizer, source: str, path: str | Path, max_new_toke
     return source_tokens, output_tokens, weights
 
 
+def plot_memory_access(model, sequence, path: str | Path) -> dict:
+    """The Neural Turing Machine paper's figure 6 for one copy-task `sequence` (`length x bits` of 0/1): the inputs,
+    the outputs, and the write and read weightings over the memory rows at every step. Returns the tensors drawn
+    (`inputs`, `outputs`, `write_weights`, `read_weights`, each `(steps, ...)`)."""
+    from .ntm_tasks import CopyTaskCollator
+
+    batch = CopyTaskCollator()([{"sequence": sequence}])
+    model.eval()
+    with torch.no_grad():
+        output = model(batch["inputs"], output_memory_access=True)
+    drawn = {"inputs": batch["inputs"][0], "outputs": torch.sigmoid(output.logits[0]),
+             "write_weights": output.write_weights[0], "read_weights": output.read_weights[0]}
+    plt = _pyplot()
+    figure, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True)
+    titles = {"inputs": "inputs", "outputs": "outputs", "write_weights": "write weightings",
+              "read_weights": "read weightings"}
+    for axis, (name, values) in zip(axes.T.flatten(), drawn.items()):
+        axis.imshow(values.T.float().numpy(), cmap="gray", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+        axis.set_title(titles[name], fontsize=10)
+        axis.set_ylabel("memory row" if name.endswith("weights") else "channel")
+    for axis in axes[1]:
+        axis.set_xlabel("step")
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return drawn
+
+
 def token_label(token: str) -> str:
     """A token as a picture shows it: a space as ␣, the SentencePiece word marker ▁ as _."""
     return "␣" if token == " " else token.replace("▁", "_")
@@ -84,4 +114,4 @@ def plot_training_curve(log_history: list[dict], path: str | Path, metric: str =
     plt.close(figure)
 
 
-__all__ = ["attention_weights", "plot_attention", "plot_training_curve", "token_label"]
+__all__ = ["attention_weights", "plot_attention", "plot_memory_access", "plot_training_curve", "token_label"]

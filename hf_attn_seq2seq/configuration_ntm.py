@@ -1,0 +1,79 @@
+"""Neural Turing Machine configuration."""
+
+from transformers import PreTrainedConfig
+
+
+CONTROLLERS = ("lstm", "feedforward")
+MEMORY_INITS = ("constant", "learned")
+
+
+def _positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+class NTMConfig(PreTrainedConfig):
+    r"""
+    Configuration of a Neural Turing Machine (Graves, Wayne and Danihelka, 2014): a controller network that reads
+    from and writes to an external memory of `memory_rows` x `memory_width` numbers through one read head and one
+    write head, each addressing the memory by content and by location.
+
+    Args:
+        input_size (`int`): width of each input vector (the copy task: 8 bits and a delimiter channel, 9).
+        output_size (`int`): width of each output vector; every output unit is one bit (a sigmoid).
+        controller (`str`): `"lstm"` (a one-layer LSTM) or `"feedforward"` (one ReLU layer), reading the input and
+            the previous read vector.
+        controller_size (`int`): width of the controller's state.
+        memory_rows (`int`): N, the number of memory locations.
+        memory_width (`int`): M, the width of each location.
+        shift_range (`int`): the location shifts a head can take per step run from `-shift_range` to
+            `+shift_range` (the paper's copy experiments: 1).
+        memory_init (`str`): `"constant"` starts every sequence from memory filled with `memory_init_value`, which
+            makes training reliable (Collier and Beel, 2018); `"learned"` starts from a trained memory.
+        memory_init_value (`float`): the constant memory value.
+    """
+
+    model_type = "ntm"
+
+    input_size: int = 9
+    output_size: int = 8
+    controller: str = "lstm"
+    controller_size: int = 100
+    memory_rows: int = 128
+    memory_width: int = 20
+    shift_range: int = 1
+    memory_init: str = "constant"
+    memory_init_value: float = 1e-6
+
+    def __post_init__(self, **kwargs):
+        self.validate_options()
+        super().__post_init__(**kwargs)
+
+    @classmethod
+    def get_config_dict(cls, *args, **kwargs):
+        config_dict, kwargs = super().get_config_dict(*args, **kwargs)
+        model_type = config_dict.get("model_type")
+        if model_type is not None and model_type != cls.model_type:
+            raise ValueError(f"The config is for model type {model_type!r}, not {cls.model_type!r}: this folder holds "
+                             "another model. Load it with its own class (AutoConfig picks it).")
+        return config_dict, kwargs
+
+    def validate_options(self) -> None:
+        """Raise `ValueError` naming the option for every bad value."""
+        for name in ("input_size", "output_size", "controller_size", "memory_rows", "memory_width"):
+            _positive_int(name, getattr(self, name))
+        if isinstance(self.shift_range, bool) or not isinstance(self.shift_range, int) or self.shift_range < 0:
+            raise ValueError(f"shift_range must be a whole number >= 0, got {self.shift_range!r}.")
+        if 2 * self.shift_range + 1 > self.memory_rows:
+            raise ValueError(f"shift_range={self.shift_range} allows {2 * self.shift_range + 1} shifts, more than the "
+                             f"{self.memory_rows} memory rows; lower it or add rows.")
+        if self.controller not in CONTROLLERS:
+            raise ValueError(f"Unknown controller {self.controller!r}; expected one of 'lstm', 'feedforward'.")
+        if self.memory_init not in MEMORY_INITS:
+            raise ValueError(f"Unknown memory_init {self.memory_init!r}; expected one of 'constant', 'learned'.")
+        value = self.memory_init_value
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e3:
+            raise ValueError(f"memory_init_value must be a finite number, got {value!r}.")
+
+
+__all__ = ["NTMConfig"]

@@ -1,0 +1,245 @@
+"""The Neural Turing Machine (Graves, Wayne and Danihelka, 2014, "Neural Turing Machines", arXiv:1410.5401).
+
+A controller network reads an input vector and the previous read vector at each step; a read head and a write head
+turn its state into addresses over the memory rows, by content and by location (section 3.3); the read head reads a
+weighted sum of rows (section 3.1), the write head erases then adds (section 3.2). The output layer sees the
+controller state and the read vector. Equation numbers below are the paper's.
+
+Reading and writing are attention over the memory rows: content addressing is the softmax of scaled similarities
+that `AttnSeq2SeqAttention` also computes, with cosine similarity as the score.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import PreTrainedModel
+from transformers.utils import ModelOutput
+
+from .configuration_ntm import NTMConfig
+
+
+SIMILARITY_EPSILON = 1e-8
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Addressing (section 3.3)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def content_weights(memory: torch.Tensor, key: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    """Equations (5) and (6): `softmax_i(beta * K(key, memory_i))` with cosine similarity K.
+
+    `memory` `(batch, N, M)`, `key` `(batch, M)`, `strength` (beta >= 0) `(batch, 1)` -> `(batch, N)`.
+    """
+    similarity = F.cosine_similarity(memory, key[:, None, :], dim=-1, eps=SIMILARITY_EPSILON)  # batch x N
+    return torch.softmax(strength * similarity, dim=-1)
+
+
+def interpolate(content: torch.Tensor, previous: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    """Equation (7): `g * w_content + (1 - g) * w_previous`, with the gate g in [0, 1] `(batch, 1)`."""
+    return gate * content + (1 - gate) * previous
+
+
+def circular_shift(weights: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Equation (8): the circular convolution `w~(i) = sum_j w(j) s(i - j)`, indices modulo N.
+
+    `shift` `(batch, 2R + 1)` holds the probabilities of moving by `-R .. +R` rows: a weighting at row j with all
+    shift mass on `+1` moves to row j + 1.
+    """
+    shift_range = (shift.shape[-1] - 1) // 2
+    moved = torch.stack([torch.roll(weights, offset, dims=-1) for offset in range(-shift_range, shift_range + 1)],
+                        dim=-1)  # batch x N x (2R + 1)
+    return (moved * shift[:, None, :]).sum(dim=-1)
+
+
+def sharpen(weights: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
+    """Equation (9): `w(i)^gamma / sum_j w(j)^gamma`, with gamma >= 1 `(batch, 1)`, undoing the blur of the shift."""
+    powered = (weights + SIMILARITY_EPSILON) ** gamma
+    return powered / powered.sum(dim=-1, keepdim=True)
+
+
+def read_memory(memory: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Equation (2): the read vector `r = sum_i w(i) M(i)`, `(batch, M)`."""
+    return torch.bmm(weights[:, None, :], memory)[:, 0]
+
+
+def write_memory(memory: torch.Tensor, weights: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
+    """Equations (3) and (4): erase `M~(i) = M(i) * (1 - w(i) e)`, then add `M(i) = M~(i) + w(i) a`.
+
+    `erase` in [0, 1] and `add` are `(batch, M)`; returns the new memory (the old one is left unchanged).
+    """
+    erased = memory * (1 - weights[:, :, None] * erase[:, None, :])
+    return erased + weights[:, :, None] * add[:, None, :]
+
+
+class NTMHead(nn.Module):
+    """One head: the controller state becomes its addressing parameters (key k, strength beta, gate g, shift s,
+    sharpening gamma; a write head also erase e and add a), and `address` runs equations (5)-(9) from them."""
+
+    def __init__(self, config: NTMConfig, writes: bool):
+        super().__init__()
+        self.memory_width = config.memory_width
+        self.shifts = 2 * config.shift_range + 1
+        self.writes = writes
+        sizes = [config.memory_width, 1, 1, self.shifts, 1] + ([config.memory_width] * 2 if writes else [])
+        self.sizes = sizes
+        self.parameters_layer = nn.Linear(config.controller_size, sum(sizes))
+
+    def forward(self, state: torch.Tensor, memory: torch.Tensor, previous: torch.Tensor):
+        """Returns the new weighting `(batch, N)` and, for a write head, the erase and add vectors."""
+        parts = torch.split(self.parameters_layer(state), self.sizes, dim=-1)
+        key, strength, gate, shift, gamma = parts[:5]
+        weights = content_weights(memory, torch.tanh(key), F.softplus(strength))
+        weights = interpolate(weights, previous, torch.sigmoid(gate))
+        weights = circular_shift(weights, torch.softmax(shift, dim=-1))
+        weights = sharpen(weights, 1 + F.softplus(gamma))
+        if not self.writes:
+            return weights, None, None
+        erase, add = parts[5:]
+        return weights, torch.sigmoid(erase), torch.tanh(add)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NTMOutput(ModelOutput):
+    """
+    Args:
+        loss: per-bit binary cross-entropy over the scored steps (when `labels` are given).
+        logits: `(batch, steps, output_size)`, one logit per output bit.
+        read_weights, write_weights: `(batch, steps, N)`, the heads' weightings at each step (with
+            `output_memory_access=True`).
+        memory: `(batch, N, M)`, the memory after the last step (with `output_memory_access=True`).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    read_weights: torch.FloatTensor | None = None
+    write_weights: torch.FloatTensor | None = None
+    memory: torch.FloatTensor | None = None
+
+
+class NTMPreTrainedModel(PreTrainedModel):
+    config_class = NTMConfig
+    base_model_prefix = "ntm"
+    main_input_name = "inputs"
+    supports_gradient_checkpointing = False
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, NTMModel):
+            nn.init.normal_(module.initial_read, std=0.01)
+            if module.initial_memory is not None:
+                nn.init.normal_(module.initial_memory, std=0.01)
+
+
+class NTMModel(NTMPreTrainedModel):
+    """The NTM with its output layer: inputs `(batch, steps, input_size)` in, one logit per output bit and step out.
+
+    Each sequence starts from the same memory (constant, or learned with `memory_init="learned"`), a learned read
+    vector, and both heads on the first row.
+    """
+
+    def __init__(self, config: NTMConfig):
+        super().__init__(config)
+        controller_input = config.input_size + config.memory_width
+        if config.controller == "lstm":
+            self.controller = nn.LSTMCell(controller_input, config.controller_size)
+        else:
+            self.controller = nn.Sequential(nn.Linear(controller_input, config.controller_size), nn.ReLU())
+        self.read_head = NTMHead(config, writes=False)
+        self.write_head = NTMHead(config, writes=True)
+        self.output_layer = nn.Linear(config.controller_size + config.memory_width, config.output_size)
+        self.initial_read = nn.Parameter(torch.zeros(config.memory_width))
+        if config.memory_init == "learned":
+            self.initial_memory = nn.Parameter(torch.zeros(config.memory_rows, config.memory_width))
+        else:
+            self.initial_memory = None
+        self.post_init()
+
+    def initial_state(self, batch_size: int, device, dtype):
+        config = self.config
+        if self.initial_memory is not None:
+            memory = self.initial_memory.to(dtype)[None].expand(batch_size, -1, -1)
+        else:
+            memory = torch.full((batch_size, config.memory_rows, config.memory_width), config.memory_init_value,
+                                device=device, dtype=dtype)
+        first_row = torch.zeros(batch_size, config.memory_rows, device=device, dtype=dtype)
+        first_row[:, 0] = 1.0
+        controller = None
+        if config.controller == "lstm":
+            zeros = torch.zeros(batch_size, config.controller_size, device=device, dtype=dtype)
+            controller = (zeros, zeros)
+        read = self.initial_read.to(dtype)[None].expand(batch_size, -1)
+        return memory, read, first_row, first_row, controller
+
+    def forward(self, inputs: torch.Tensor, labels: torch.Tensor | None = None,
+                output_mask: torch.Tensor | None = None, output_memory_access: bool = False,
+                return_dict: bool | None = None, **kwargs) -> NTMOutput | tuple:
+        """
+        Args:
+            inputs: `(batch, steps, input_size)` float vectors.
+            labels: `(batch, steps, output_size)` target bits (0 or 1) for the loss.
+            output_mask: `(batch, steps)`, true at the steps whose outputs are scored (default: all).
+            output_memory_access: also return both heads' weightings at every step and the final memory.
+        """
+        if inputs.dim() != 3 or inputs.shape[-1] != self.config.input_size or 0 in inputs.shape[:2]:
+            raise ValueError(f"inputs must have shape (batch, steps, input_size={self.config.input_size}) with at "
+                             f"least one step, got {tuple(inputs.shape)}.")
+        if labels is not None and labels.shape != (*inputs.shape[:2], self.config.output_size):
+            raise ValueError(f"labels must have shape {(*inputs.shape[:2], self.config.output_size)}, got "
+                             f"{tuple(labels.shape)}.")
+        if output_mask is not None and output_mask.shape != inputs.shape[:2]:
+            raise ValueError(f"output_mask must have shape {tuple(inputs.shape[:2])}, got {tuple(output_mask.shape)}.")
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        batch_size, steps, _ = inputs.shape
+        memory, read, read_weights, write_weights, controller = self.initial_state(batch_size, inputs.device,
+                                                                                    inputs.dtype)
+        logits, reads_seen, writes_seen = [], [], []
+        for step in range(steps):
+            controller_input = torch.cat([inputs[:, step], read], dim=-1)
+            if self.config.controller == "lstm":
+                controller = self.controller(controller_input, controller)
+                state = controller[0]
+            else:
+                state = self.controller(controller_input)
+            # read from the memory as it stands, then write (the new read vector reaches this step's output)
+            read_weights, _, _ = self.read_head(state, memory, read_weights)
+            read = read_memory(memory, read_weights)
+            write_weights, erase, add = self.write_head(state, memory, write_weights)
+            memory = write_memory(memory, write_weights, erase, add)
+            logits.append(self.output_layer(torch.cat([state, read], dim=-1)))
+            if output_memory_access:
+                reads_seen.append(read_weights)
+                writes_seen.append(write_weights)
+        logits = torch.stack(logits, dim=1)
+
+        loss = None
+        if labels is not None:
+            per_bit = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction="none")
+            if output_mask is None:
+                loss = per_bit.mean()
+            else:
+                scored = output_mask.to(per_bit.dtype)[..., None].expand_as(per_bit)
+                loss = (per_bit * scored).sum() / scored.sum().clamp(min=1)
+        access = (torch.stack(reads_seen, dim=1), torch.stack(writes_seen, dim=1), memory) if output_memory_access \
+            else (None, None, None)
+        output = NTMOutput(loss=loss, logits=logits, read_weights=access[0], write_weights=access[1],
+                           memory=access[2])
+        return output if return_dict else output.to_tuple()
+
+
+def bit_errors_per_sequence(logits: torch.Tensor, labels: torch.Tensor, output_mask: torch.Tensor | None = None):
+    """The copy task's metric: wrong output bits (logit > 0 read as 1) at the scored steps, per sequence `(batch,)`."""
+    wrong = ((logits > 0).to(labels.dtype) != labels).sum(dim=-1)  # batch x steps
+    if output_mask is not None:
+        wrong = wrong * output_mask.to(wrong.dtype)
+    return wrong.sum(dim=-1).float()
+
+
+__all__ = ["NTMModel", "NTMOutput", "NTMPreTrainedModel", "bit_errors_per_sequence", "circular_shift",
+           "content_weights", "interpolate", "read_memory", "sharpen", "write_memory"]

@@ -1,0 +1,188 @@
+"""The Neural Turing Machine: its addressing against hand-computed cases, gradients, saving, remote code, and a tiny
+copy task that it learns in seconds."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel
+
+from hf_attn_seq2seq import NTMConfig, NTMModel
+from hf_attn_seq2seq.modeling_ntm import (
+    bit_errors_per_sequence,
+    circular_shift,
+    content_weights,
+    interpolate,
+    read_memory,
+    sharpen,
+    write_memory,
+)
+from hf_attn_seq2seq.ntm_tasks import CopyTaskCollator, copy_task_dataset
+
+
+def tiny_ntm(seed: int = 0, **overrides) -> NTMModel:
+    torch.manual_seed(seed)
+    values = dict(input_size=5, output_size=4, controller_size=24, memory_rows=12, memory_width=6)
+    values.update(overrides)
+    return NTMModel(NTMConfig(**values))
+
+
+def test_content_weights_are_a_softmax_of_scaled_cosine_similarities():
+    memory = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
+    key = torch.tensor([[2.0, 0.0]])  # cosine ignores the key's length
+    similarities = [1.0, 0.0, 1 / math.sqrt(2)]
+    for beta in (0.0, 1.0, 10.0):
+        expected = torch.softmax(torch.tensor([beta * s for s in similarities]), dim=0)
+        torch.testing.assert_close(content_weights(memory, key, torch.tensor([[beta]]))[0], expected)
+
+
+def test_interpolation_gate_mixes_content_and_previous_weights():
+    content, previous = torch.tensor([[1.0, 0.0, 0.0]]), torch.tensor([[0.0, 0.0, 1.0]])
+    torch.testing.assert_close(interpolate(content, previous, torch.tensor([[0.25]])), torch.tensor([[0.25, 0, 0.75]]))
+
+
+@pytest.mark.parametrize(("weights", "shift", "expected"), [
+    ([0, 1, 0, 0], [0, 0, 1], [0, 0, 1, 0]),        # all mass on +1: one row forward
+    ([0, 1, 0, 0], [1, 0, 0], [1, 0, 0, 0]),        # -1: one row back
+    ([0, 0, 0, 1], [0, 0, 1], [1, 0, 0, 0]),        # circular: past the last row to the first
+    ([1, 0, 0, 0], [0.25, 0.5, 0.25], [0.5, 0.25, 0, 0.25]),  # a spread shift blurs the weighting
+])
+def test_circular_shift_is_the_papers_convolution(weights, shift, expected):
+    result = circular_shift(torch.tensor([weights], dtype=torch.float), torch.tensor([shift], dtype=torch.float))
+    torch.testing.assert_close(result, torch.tensor([expected], dtype=torch.float))
+
+
+def test_sharpening_raises_to_gamma_and_renormalises():
+    result = sharpen(torch.tensor([[0.5, 0.25, 0.25]]), torch.tensor([[2.0]]))
+    torch.testing.assert_close(result, torch.tensor([[2 / 3, 1 / 6, 1 / 6]]), atol=1e-6, rtol=0)
+    torch.testing.assert_close(sharpen(torch.tensor([[0.5, 0.25, 0.25]]), torch.tensor([[1.0]])),
+                               torch.tensor([[0.5, 0.25, 0.25]]), atol=1e-6, rtol=0)
+
+
+def test_read_is_a_weighted_sum_and_write_erases_then_adds():
+    memory = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
+    torch.testing.assert_close(read_memory(memory, torch.tensor([[0.25, 0.75]])), torch.tensor([[2.5, 3.5]]))
+    written = write_memory(torch.ones(1, 2, 2), torch.tensor([[1.0, 0.0]]), erase=torch.tensor([[1.0, 0.0]]),
+                           add=torch.tensor([[0.5, 0.5]]))
+    torch.testing.assert_close(written, torch.tensor([[[0.5, 1.5], [1.0, 1.0]]]))  # row 1 untouched
+    half = write_memory(torch.ones(1, 2, 2), torch.tensor([[0.5, 0.5]]), erase=torch.tensor([[1.0, 1.0]]),
+                        add=torch.zeros(1, 2))
+    torch.testing.assert_close(half, torch.full((1, 2, 2), 0.5))
+
+
+@pytest.mark.parametrize("options", [dict(), dict(controller="feedforward"), dict(memory_init="learned")],
+                         ids=["lstm", "feedforward", "learned-memory"])
+def test_gradients_reach_every_parameter_and_weightings_stay_distributions(options):
+    model = tiny_ntm(**options)
+    batch = CopyTaskCollator()(list(copy_task_dataset(3, lengths=(2, 4), bits=4, seed=1)))
+    output = model(**batch, output_memory_access=True)
+    output.loss.backward()
+    silent = [name for name, parameter in model.named_parameters()
+              if parameter.grad is None or not parameter.grad.abs().sum() > 0]
+    assert silent == []
+    for weights in (output.read_weights, output.write_weights):
+        assert weights.min() >= 0
+        torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
+
+
+def test_save_and_load_are_exact_and_auto_classes_find_the_model(tmp_path):
+    model = tiny_ntm(memory_init="learned").eval()
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["auto_map"]["AutoModel"] == "modeling_ntm.NTMModel"
+    assert (tmp_path / "modeling_ntm.py").is_file() and (tmp_path / "configuration_ntm.py").is_file()
+    loaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert isinstance(loaded, NTMModel) and isinstance(AutoConfig.from_pretrained(tmp_path), NTMConfig)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, loaded.state_dict()[name]), name
+    inputs = torch.rand(2, 6, 5)
+    with torch.no_grad():
+        assert torch.equal(model(inputs).logits, loaded(inputs).logits)
+
+
+def test_a_fresh_process_loads_it_with_remote_code_alone(tmp_path):
+    model = tiny_ntm().eval()
+    model.save_pretrained(tmp_path / "ntm")
+    inputs = torch.rand(1, 5, 5)
+    with torch.no_grad():
+        expected = model(inputs).logits
+    torch.save(inputs, tmp_path / "inputs.pt")
+    script = textwrap.dedent(f"""
+        import sys, torch
+        from transformers import AutoModel
+        model = AutoModel.from_pretrained({str(tmp_path / "ntm")!r}, trust_remote_code=True).eval()
+        assert "hf_attn_seq2seq" not in sys.modules, "the package was imported"
+        inputs = torch.load({str(tmp_path / "inputs.pt")!r})
+        with torch.no_grad():
+            torch.save(model(inputs).logits, {str(tmp_path / "logits.pt")!r})
+    """)
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), PYTHONPATH="")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment,
+                            cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert torch.equal(torch.load(tmp_path / "logits.pt"), expected)
+
+
+def test_bad_configs_and_inputs_get_clear_errors():
+    with pytest.raises(ValueError, match="Unknown controller 'gru'"):
+        NTMConfig(controller="gru")
+    with pytest.raises(ValueError, match="memory_rows must be a positive integer"):
+        NTMConfig(memory_rows=0)
+    with pytest.raises(ValueError, match="allows 7 shifts, more than the 4 memory rows"):
+        NTMConfig(memory_rows=4, shift_range=3)
+    model = tiny_ntm()
+    with pytest.raises(ValueError, match="inputs must have shape \\(batch, steps, input_size=5\\)"):
+        model(torch.rand(2, 3, 4))
+    with pytest.raises(ValueError, match="labels must have shape"):
+        model(torch.rand(2, 3, 5), labels=torch.zeros(2, 3, 5))
+
+
+def test_the_copy_collator_lays_out_input_delimiter_and_scored_copy():
+    rows = [{"sequence": [[1, 0], [0, 1]]}, {"sequence": [[1, 1]]}]
+    batch = CopyTaskCollator()(rows)
+    assert batch["inputs"].shape == (2, 5, 3) and batch["labels"].shape == (2, 5, 2)
+    assert batch["inputs"][0].tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0]]
+    assert batch["labels"][0, 3:].tolist() == [[1, 0], [0, 1]] and batch["output_mask"][0].tolist() == [
+        False, False, False, True, True]
+    assert batch["output_mask"][1].tolist() == [False, False, True, False, False]  # padding is never scored
+    dataset = copy_task_dataset(50, lengths=(1, 3), bits=2, seed=4)
+    assert {len(row) for row in dataset["sequence"]} <= {1, 2, 3} and dataset["sequence"] == copy_task_dataset(
+        50, lengths=(1, 3), bits=2, seed=4)["sequence"]
+
+
+def test_a_tiny_copy_task_is_learned_in_seconds():
+    torch.manual_seed(0)
+    model = tiny_ntm(input_size=5, output_size=4, controller_size=32, memory_rows=8, memory_width=8)
+    collate = CopyTaskCollator()
+    train = copy_task_dataset(800 * 32, lengths=(1, 3), bits=4, seed=0)["sequence"]
+    test = collate([{"sequence": s} for s in copy_task_dataset(200, lengths=(1, 3), bits=4, seed=1)["sequence"]])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+
+    def errors() -> float:
+        with torch.no_grad():
+            logits = model(test["inputs"]).logits
+        return float(bit_errors_per_sequence(logits, test["labels"], test["output_mask"]).mean())
+
+    before = errors()
+    for start in range(0, len(train), 32):
+        loss = model(**collate([{"sequence": s} for s in train[start : start + 32]])).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        optimizer.step()
+        optimizer.zero_grad()
+    after = errors()
+    assert before > 2.0 and after < 0.1, (before, after)  # bits wrong per sequence of 1-3 four-bit vectors
+
+
+def test_the_memory_access_picture_draws_inputs_outputs_and_both_weightings(tmp_path):
+    from hf_attn_seq2seq.visualization import plot_memory_access
+
+    model = tiny_ntm()
+    drawn = plot_memory_access(model, [[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 0, 0]], tmp_path / "memory.png")
+    assert (tmp_path / "memory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert drawn["inputs"].shape == (7, 5) and drawn["outputs"].shape == (7, 4)
+    assert drawn["write_weights"].shape == drawn["read_weights"].shape == (7, 12)
