@@ -86,11 +86,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(name, json.dumps(data["models"][name], indent=1, ensure_ascii=False), flush=True)
     DEMO_PATH.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
-    from benchmarks.report import RESULTS_PATH, write_results
+    from benchmarks.report import rewrite_results
 
-    results = json.loads(RESULTS_PATH.with_suffix(".json").read_text())
-    command = results.pop("command", "python -m benchmarks.run")
-    write_results(results, command)
+    rewrite_results()
     return data
 
 

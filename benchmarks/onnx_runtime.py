@@ -15,7 +15,6 @@ main job's) on all 2,500 test dates and for the translation model on the Multi30
 import argparse
 import gzip
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -92,20 +91,8 @@ def equality(model, tokenizer, folder: Path, sources, references, beam_settings:
     return results
 
 
-def alternating_seconds(functions: dict, repeats: int) -> dict:
-    """Median seconds of each function over `repeats` rounds that call them in turn (after one warm-up each)."""
-    for function in functions.values():
-        function()
-    times = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
-            start = time.perf_counter()
-            function()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
 def speed(model, tokenizer, folder: Path, sources: list[str], max_new_tokens: int) -> dict:
+    from benchmarks.run import interleaved_median_seconds
     from hf_attn_seq2seq.onnx_runtime import OnnxAttnSeq2Seq
 
     original_threads = torch.get_num_threads()
@@ -134,8 +121,8 @@ def speed(model, tokenizer, folder: Path, sources: list[str], max_new_tokens: in
                                                     max_new_tokens=max_new_tokens)
                 return run
 
-            seconds = alternating_seconds({"pytorch": pytorch, "onnx_fp32": runtime("fp32"),
-                                           "onnx_int8": runtime("int8")}, repeats=5 if batch_size == 1 else 7)
+            seconds = interleaved_median_seconds({"pytorch": pytorch, "onnx_fp32": runtime("fp32"),
+                                                  "onnx_int8": runtime("int8")}, repeats=5 if batch_size == 1 else 7)
             row = {"threads": threads, "batch_size": batch_size, "sequences": count, "tokens": tokens}
             for name, value in seconds.items():
                 row[f"{name}_ms_per_token"] = 1e3 * value / tokens
@@ -237,11 +224,9 @@ def main(argv: list[str] | None = None) -> dict:
                                                     {"num_beams": 5, "length_alpha": alpha}, 100)}
     ONNX_PATH.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
 
-    from benchmarks.report import RESULTS_PATH, write_results
+    from benchmarks.report import rewrite_results
 
-    results = json.loads(RESULTS_PATH.with_suffix(".json").read_text())
-    command = results.pop("command", "python -m benchmarks.run")
-    write_results(results, command)
+    rewrite_results()
     return data
 
 
