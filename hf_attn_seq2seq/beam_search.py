@@ -64,9 +64,6 @@ def gnmt_beam_search(
     `coverage_beta` are GNMT's alpha and beta (0 turns each off). Logits processors apply; of the stopping criteria
     only the length limit (`max_length` / `max_new_tokens`) and the end token do.
     """
-    if not (math.isfinite(length_alpha) and math.isfinite(coverage_beta)) or length_alpha < 0 or coverage_beta < 0:
-        raise ValueError(f"length_alpha and coverage_beta must be finite numbers >= 0, got {length_alpha} and "
-                         f"{coverage_beta}.")
     if generation_config.num_return_sequences not in (None, 1):
         raise ValueError("gnmt_beam_search returns one sequence per source; set num_return_sequences=1.")
     eos_tensor = generation_config._eos_token_tensor
@@ -115,6 +112,9 @@ def gnmt_search(step, input_ids: torch.Tensor, num_beams: int, max_new_tokens: i
     `input_ids` holds each source's start tokens repeated `num_beams` times. Returns `(batch_size, length)` ids and,
     with `return_attentions`, each chosen hypothesis's weights `(batch_size, generated, src_len)` (else None).
     """
+    if not (math.isfinite(length_alpha) and math.isfinite(coverage_beta)) or length_alpha < 0 or coverage_beta < 0:
+        raise ValueError(f"length_alpha and coverage_beta must be finite numbers >= 0, got {length_alpha} and "
+                         f"{coverage_beta}.")
     rows, start_length = input_ids.shape
     batch_size = rows // num_beams
     device = input_ids.device

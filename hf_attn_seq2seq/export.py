@@ -23,6 +23,7 @@ Runtime's dynamic quantization (weights int8, activations quantized per call). N
 
 import contextlib
 import copy
+import functools
 import json
 import logging
 import warnings
@@ -31,7 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .modeling_attn_seq2seq import AttnSeq2SeqCache, _masked_lstm_direction, write_staged
+from .modeling_attn_seq2seq import AttnSeq2SeqCache, _masked_lstm, _masked_lstm_direction, write_staged
 
 
 ENCODER_FILE, DECODER_FILE = "encoder.onnx", "decoder_step.onnx"
@@ -85,18 +86,13 @@ def _lstm_direction_onnx(layer_input, lengths, weight_ih, weight_hh, bias_ih, bi
     return outputs, op.Squeeze(final_hidden, [0]), op.Squeeze(final_cell, [0])
 
 
-def _lstm_layer_for_export(lstm: nn.LSTM, layer_input: torch.Tensor, mask: torch.Tensor):
-    """The encoder's `traced_lstm` during export: `lstm_direction` per direction, shaped as `nn.LSTM`'s output."""
-    lengths = mask.sum(dim=1)
-    outputs, hidden, cell = [], [], []
-    for suffix in ("", "_reverse") if lstm.bidirectional else ("",):
-        output, h_n, c_n = lstm_direction(layer_input, lengths, getattr(lstm, f"weight_ih_l0{suffix}"),
-                                          getattr(lstm, f"weight_hh_l0{suffix}"), getattr(lstm, f"bias_ih_l0{suffix}"),
-                                          getattr(lstm, f"bias_hh_l0{suffix}"), bool(suffix))
-        outputs.append(output)
-        hidden.append(h_n)
-        cell.append(c_n)
-    return torch.cat(outputs, dim=-1), torch.stack(hidden), torch.stack(cell)
+def _onnx_lstm_direction(layer_input, mask, weight_ih, weight_hh, bias_ih, bias_hh, reverse):
+    """`_masked_lstm_direction` as the custom operator, so that the export gives one ONNX LSTM per direction."""
+    return lstm_direction(layer_input, mask.sum(dim=1), weight_ih, weight_hh, bias_ih, bias_hh, reverse)
+
+
+# The encoder's `traced_lstm` during export.
+_lstm_layer_for_export = functools.partial(_masked_lstm, direction=_onnx_lstm_direction)
 
 
 # ---------------------------------------------------------------------------------------------------------------

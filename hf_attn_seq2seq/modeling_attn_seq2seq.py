@@ -483,13 +483,14 @@ def _masked_lstm_direction(layer_input: torch.Tensor, mask: torch.Tensor, weight
     return torch.stack(steps, dim=1), hidden, cell
 
 
-def _masked_lstm(lstm: nn.LSTM, layer_input: torch.Tensor, mask: torch.Tensor):
+def _masked_lstm(lstm: nn.LSTM, layer_input: torch.Tensor, mask: torch.Tensor, direction=_masked_lstm_direction):
     """One single-layer `lstm` over right-padded rows: what packed sequences compute, in operations that torch.export
     can trace (for a fixed source length). Returns `(output, h_n, c_n)` shaped as `nn.LSTM`'s, with zeros at
-    padding."""
+    padding. `direction` runs one direction (an exporter may give its own, with `_masked_lstm_direction`'s
+    signature)."""
     outputs, final_hidden, final_cell = [], [], []
     for suffix in ("", "_reverse") if lstm.bidirectional else ("",):
-        output, hidden, cell = _masked_lstm_direction(
+        output, hidden, cell = direction(
             layer_input, mask, getattr(lstm, f"weight_ih_l0{suffix}"), getattr(lstm, f"weight_hh_l0{suffix}"),
             getattr(lstm, f"bias_ih_l0{suffix}"), getattr(lstm, f"bias_hh_l0{suffix}"), reverse=bool(suffix))
         outputs.append(output)

@@ -176,14 +176,8 @@ class OnnxAttnSeq2Seq:
 
     def _beam(self, state, batch_size, num_beams, max_new_tokens, eos_ids, pad_id, start_id, length_alpha,
               coverage_beta, return_attentions):
-        import math
-
         from .beam_search import gnmt_search
 
-        if not (math.isfinite(length_alpha) and math.isfinite(coverage_beta)) or length_alpha < 0 \
-                or coverage_beta < 0:
-            raise ValueError(f"length_alpha and coverage_beta must be finite numbers >= 0, got {length_alpha} and "
-                             f"{coverage_beta}.")
         state = {name: np.repeat(value, num_beams, axis=0) for name, value in state.items()}
         source_mask = torch.from_numpy(state["source_mask"])
 
