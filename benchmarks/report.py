@@ -16,6 +16,7 @@ TRANSLATION_PATH = Path(__file__).with_name("TRANSLATION.json")
 TOY_TASKS_PATH = Path(__file__).with_name("TOY_TASKS.json")
 DEMO_PATH = Path(__file__).with_name("DEMO.json")
 ONNX_PATH = Path(__file__).with_name("ONNX.json")
+NTM_COPY_PATH = Path(__file__).with_name("NTM_COPY.json")
 PUBLISHED = ("BLEU 28.3 on test 2016 de→en (lowercased tokenized) for a bidirectional-GRU encoder with Bahdanau "
              "attention, 20.5M parameters, trained on a GPU")
 

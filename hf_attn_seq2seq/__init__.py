@@ -4,14 +4,14 @@ from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_attn_seq2seq import AttnSeq2SeqConfig
-from .configuration_ntm import NTMConfig
+from .configuration_ntm import LSTMBaselineConfig, NTMConfig
 from .modeling_attn_seq2seq import (
     AttnSeq2SeqCache,
     AttnSeq2SeqForConditionalGeneration,
     AttnSeq2SeqModel,
     AttnSeq2SeqPreTrainedModel,
 )
-from .modeling_ntm import NTMModel, NTMPreTrainedModel
+from .modeling_ntm import LSTMBaselineModel, LSTMBaselinePreTrainedModel, NTMModel, NTMPreTrainedModel
 from .pipeline_attn_seq2seq import TASK_NAME, Seq2SeqGenerationPipeline
 
 
@@ -23,14 +23,19 @@ AutoModel.register(AttnSeq2SeqConfig, AttnSeq2SeqModel, exist_ok=True)
 AutoModelForSeq2SeqLM.register(AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration, exist_ok=True)
 AutoConfig.register(NTMConfig.model_type, NTMConfig, exist_ok=True)
 AutoModel.register(NTMConfig, NTMModel, exist_ok=True)
+AutoConfig.register(LSTMBaselineConfig.model_type, LSTMBaselineConfig, exist_ok=True)
+AutoModel.register(LSTMBaselineConfig, LSTMBaselineModel, exist_ok=True)
 
 # Hub registration: save_pretrained writes `auto_map` and copies the code files next to the weights.
 AttnSeq2SeqConfig.register_for_auto_class()
 AttnSeq2SeqModel.register_for_auto_class("AutoModel")
 AttnSeq2SeqForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
-# The NTM maps bit vectors to bit vectors; no transformers head class fits that, so AutoModel loads it whole.
+# The NTM and its baseline map bit vectors to bit vectors; no transformers head class fits that, so AutoModel loads
+# them whole.
 NTMConfig.register_for_auto_class()
 NTMModel.register_for_auto_class("AutoModel")
+LSTMBaselineConfig.register_for_auto_class()
+LSTMBaselineModel.register_for_auto_class("AutoModel")
 
 # pipeline("seq2seq-generation", model=...) with the package installed, no trust_remote_code needed. ("translation",
 # which transformers 5 removed and refuses as a registered task, comes through the config's `custom_pipelines`.)
@@ -45,6 +50,9 @@ __all__ = [
     "AttnSeq2SeqForConditionalGeneration",
     "AttnSeq2SeqModel",
     "AttnSeq2SeqPreTrainedModel",
+    "LSTMBaselineConfig",
+    "LSTMBaselineModel",
+    "LSTMBaselinePreTrainedModel",
     "NTMConfig",
     "NTMModel",
     "NTMPreTrainedModel",

@@ -1,4 +1,4 @@
-"""Neural Turing Machine configuration."""
+"""Configurations of the Neural Turing Machine and of its LSTM baseline."""
 
 from transformers import PreTrainedConfig
 
@@ -12,7 +12,28 @@ def _positive_int(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
-class NTMConfig(PreTrainedConfig):
+class _CheckedConfig(PreTrainedConfig):
+    """Validates its options when made, and refuses to load a folder of another model type (transformers would only
+    warn, and build a model from defaults)."""
+
+    def __post_init__(self, **kwargs):
+        self.validate_options()
+        super().__post_init__(**kwargs)
+
+    @classmethod
+    def get_config_dict(cls, *args, **kwargs):
+        config_dict, kwargs = super().get_config_dict(*args, **kwargs)
+        model_type = config_dict.get("model_type")
+        if model_type is not None and model_type != cls.model_type:
+            raise ValueError(f"The config is for model type {model_type!r}, not {cls.model_type!r}: this folder holds "
+                             "another model. Load it with its own class (AutoConfig picks it).")
+        return config_dict, kwargs
+
+    def validate_options(self) -> None:
+        raise NotImplementedError
+
+
+class NTMConfig(_CheckedConfig):
     r"""
     Configuration of a Neural Turing Machine (Graves, Wayne and Danihelka, 2014): a controller network that reads
     from and writes to an external memory of `memory_rows` x `memory_width` numbers through one read head and one
@@ -45,19 +66,6 @@ class NTMConfig(PreTrainedConfig):
     memory_init: str = "constant"
     memory_init_value: float = 1e-6
 
-    def __post_init__(self, **kwargs):
-        self.validate_options()
-        super().__post_init__(**kwargs)
-
-    @classmethod
-    def get_config_dict(cls, *args, **kwargs):
-        config_dict, kwargs = super().get_config_dict(*args, **kwargs)
-        model_type = config_dict.get("model_type")
-        if model_type is not None and model_type != cls.model_type:
-            raise ValueError(f"The config is for model type {model_type!r}, not {cls.model_type!r}: this folder holds "
-                             "another model. Load it with its own class (AutoConfig picks it).")
-        return config_dict, kwargs
-
     def validate_options(self) -> None:
         """Raise `ValueError` naming the option for every bad value."""
         for name in ("input_size", "output_size", "controller_size", "memory_rows", "memory_width"):
@@ -76,4 +84,29 @@ class NTMConfig(PreTrainedConfig):
             raise ValueError(f"memory_init_value must be a finite number, got {value!r}.")
 
 
-__all__ = ["NTMConfig"]
+class LSTMBaselineConfig(_CheckedConfig):
+    r"""
+    Configuration of the LSTM baseline the Neural Turing Machine paper compares with (section 4): a stack of LSTM
+    layers reading the same input vectors and giving one sigmoid output per bit, with no external memory.
+
+    Args:
+        input_size (`int`): width of each input vector (the copy task: 8 bits and a delimiter channel, 9).
+        output_size (`int`): width of each output vector.
+        hidden_size (`int`): units per LSTM layer. The default, 120 in one layer, gives about as many parameters as
+            the default `NTMConfig` (64k against 63k), so the two differ in the memory, not in size.
+        num_layers (`int`): LSTM layers (the paper's baseline has 3).
+    """
+
+    model_type = "ntm_lstm_baseline"
+
+    input_size: int = 9
+    output_size: int = 8
+    hidden_size: int = 120
+    num_layers: int = 1
+
+    def validate_options(self) -> None:
+        for name in ("input_size", "output_size", "hidden_size", "num_layers"):
+            _positive_int(name, getattr(self, name))
+
+
+__all__ = ["LSTMBaselineConfig", "NTMConfig"]

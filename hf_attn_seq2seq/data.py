@@ -119,11 +119,17 @@ def load_task(name: str, num_examples: int | None = None, seed: int = 0) -> data
     - `"date"`: a date as people write it -> ISO 8601 `YYYY-MM-DD` (default 50,000 examples).
     - `"addition"`: `"a+b"` -> the sum, operands of 1-3 digits (default 50,000).
     - `"reverse"`: a random string -> the string reversed (default 20,000).
+    - `"copy"`: the Neural Turing Machine's copy task, sequences of bit vectors rather than text (see
+      `ntm_tasks.load_copy_task` for its splits; default 160,000 training sequences).
 
     The same `seed` gives the same data; sources are unique, so no source appears in two splits.
     """
+    if name == "copy":
+        from .ntm_tasks import load_copy_task
+
+        return load_copy_task(num_examples, seed)
     if name not in EXAMPLE_GENERATORS:
-        raise ValueError(f"Unknown task {name!r}; expected one of {', '.join(repr(t) for t in TASKS)}.")
+        raise ValueError(f"Unknown task {name!r}; expected one of {', '.join(repr(t) for t in TASKS)}, 'copy'.")
     num_examples = DEFAULT_SIZES[name] if num_examples is None else num_examples
     if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 3:
         raise ValueError(f"num_examples must be an integer of at least 3 (one per split), got {num_examples!r}.")

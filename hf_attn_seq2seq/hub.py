@@ -32,7 +32,8 @@ def write_model_folder(
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
     """Write weights (safetensors), config with `auto_map` and `custom_pipelines`, the model and pipeline code, the
-    tokenizer, the generation config and `metrics.json`; `extra(tmp_folder)` may add files (card, images).
+    tokenizer (unless None: the NTM reads bit vectors), the generation config and `metrics.json`; `extra(tmp_folder)`
+    may add files (card, images).
 
     The folder is replaced whole and atomically (`write_staged`): a kill at any moment leaves the old or the new
     complete folder. Leftovers of killed exports (`.<name>.*` beside it) are removed first; the caller makes sure no
@@ -48,7 +49,8 @@ def write_model_folder(
         if generation_config is not None:
             model.generation_config = generation_config
         model.save_pretrained(staging)  # with the model and config code, the pipeline code it imports
-        tokenizer.save_pretrained(staging)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(staging)
         if metrics is not None:
             (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         if extra is not None:

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from transformers import PreTrainedModel
 from transformers.utils import ModelOutput
 
-from .configuration_ntm import NTMConfig
+from .configuration_ntm import LSTMBaselineConfig, NTMConfig
 
 
 SIMILARITY_EPSILON = 1e-8
@@ -129,6 +129,7 @@ class NTMPreTrainedModel(PreTrainedModel):
     base_model_prefix = "ntm"
     main_input_name = "inputs"
     supports_gradient_checkpointing = False
+    accepts_loss_kwargs = False  # the loss is a mean over scored bits; Trainer scales it for gradient accumulation
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, NTMModel):
@@ -177,24 +178,16 @@ class NTMModel(NTMPreTrainedModel):
         read = self.initial_read.to(dtype)[None].expand(batch_size, -1)
         return memory, read, first_row, first_row, controller
 
-    def forward(self, inputs: torch.Tensor, labels: torch.Tensor | None = None,
-                output_mask: torch.Tensor | None = None, output_memory_access: bool = False,
+    def forward(self, inputs: torch.Tensor, labels: torch.Tensor | None = None, output_memory_access: bool = False,
                 return_dict: bool | None = None, **kwargs) -> NTMOutput | tuple:
         """
         Args:
             inputs: `(batch, steps, input_size)` float vectors.
-            labels: `(batch, steps, output_size)` target bits (0 or 1) for the loss.
-            output_mask: `(batch, steps)`, true at the steps whose outputs are scored (default: all).
+            labels: `(batch, steps, output_size)` target bits (0 or 1) for the loss; -100 at the steps that are not
+                scored (the input phase and padding), as the collator of the copy task lays them out.
             output_memory_access: also return both heads' weightings at every step and the final memory.
         """
-        if inputs.dim() != 3 or inputs.shape[-1] != self.config.input_size or 0 in inputs.shape[:2]:
-            raise ValueError(f"inputs must have shape (batch, steps, input_size={self.config.input_size}) with at "
-                             f"least one step, got {tuple(inputs.shape)}.")
-        if labels is not None and labels.shape != (*inputs.shape[:2], self.config.output_size):
-            raise ValueError(f"labels must have shape {(*inputs.shape[:2], self.config.output_size)}, got "
-                             f"{tuple(labels.shape)}.")
-        if output_mask is not None and output_mask.shape != inputs.shape[:2]:
-            raise ValueError(f"output_mask must have shape {tuple(inputs.shape[:2])}, got {tuple(output_mask.shape)}.")
+        check_bit_sequences(self.config, inputs, labels)
         return_dict = self.config.return_dict if return_dict is None else return_dict
         batch_size, steps, _ = inputs.shape
         memory, read, read_weights, write_weights, controller = self.initial_state(batch_size, inputs.device,
@@ -217,29 +210,92 @@ class NTMModel(NTMPreTrainedModel):
                 reads_seen.append(read_weights)
                 writes_seen.append(write_weights)
         logits = torch.stack(logits, dim=1)
-
-        loss = None
-        if labels is not None:
-            per_bit = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction="none")
-            if output_mask is None:
-                loss = per_bit.mean()
-            else:
-                scored = output_mask.to(per_bit.dtype)[..., None].expand_as(per_bit)
-                loss = (per_bit * scored).sum() / scored.sum().clamp(min=1)
         access = (torch.stack(reads_seen, dim=1), torch.stack(writes_seen, dim=1), memory) if output_memory_access \
             else (None, None, None)
-        output = NTMOutput(loss=loss, logits=logits, read_weights=access[0], write_weights=access[1],
-                           memory=access[2])
+        output = NTMOutput(loss=bit_loss(logits, labels), logits=logits, read_weights=access[0],
+                           write_weights=access[1], memory=access[2])
         return output if return_dict else output.to_tuple()
 
 
-def bit_errors_per_sequence(logits: torch.Tensor, labels: torch.Tensor, output_mask: torch.Tensor | None = None):
-    """The copy task's metric: wrong output bits (logit > 0 read as 1) at the scored steps, per sequence `(batch,)`."""
-    wrong = ((logits > 0).to(labels.dtype) != labels).sum(dim=-1)  # batch x steps
-    if output_mask is not None:
-        wrong = wrong * output_mask.to(wrong.dtype)
-    return wrong.sum(dim=-1).float()
+# ---------------------------------------------------------------------------------------------------------------
+# The LSTM baseline (section 4: the paper compares the NTM with LSTM networks on every task)
+# ---------------------------------------------------------------------------------------------------------------
 
 
-__all__ = ["NTMModel", "NTMOutput", "NTMPreTrainedModel", "bit_errors_per_sequence", "circular_shift",
+@dataclass
+class LSTMBaselineOutput(ModelOutput):
+    """
+    Args:
+        loss: per-bit binary cross-entropy over the scored steps (when `labels` are given).
+        logits: `(batch, steps, output_size)`, one logit per output bit.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+
+
+class LSTMBaselinePreTrainedModel(PreTrainedModel):
+    config_class = LSTMBaselineConfig
+    base_model_prefix = "lstm_baseline"
+    main_input_name = "inputs"
+    supports_gradient_checkpointing = False
+    accepts_loss_kwargs = False  # the loss is a mean over scored bits; Trainer scales it for gradient accumulation
+
+
+class LSTMBaselineModel(LSTMBaselinePreTrainedModel):
+    """A stacked LSTM with a sigmoid output per bit: the same inputs, labels and loss as `NTMModel`, without the
+    memory. Its state is all it can remember, so copying a sequence means holding all of it in `hidden_size` units."""
+
+    def __init__(self, config: LSTMBaselineConfig):
+        super().__init__(config)
+        self.lstm = nn.LSTM(config.input_size, config.hidden_size, num_layers=config.num_layers, batch_first=True)
+        self.output_layer = nn.Linear(config.hidden_size, config.output_size)
+        self.post_init()
+
+    def forward(self, inputs: torch.Tensor, labels: torch.Tensor | None = None, return_dict: bool | None = None,
+                **kwargs) -> LSTMBaselineOutput | tuple:
+        """`inputs` `(batch, steps, input_size)`; `labels` as for `NTMModel.forward` (-100 at unscored steps)."""
+        check_bit_sequences(self.config, inputs, labels)
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        logits = self.output_layer(self.lstm(inputs)[0])
+        output = LSTMBaselineOutput(loss=bit_loss(logits, labels), logits=logits)
+        return output if return_dict else output.to_tuple()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared by both models: input checks, loss and metric
+# ---------------------------------------------------------------------------------------------------------------
+
+UNSCORED = -100  # a label value that is not scored, as in transformers' token models
+
+
+def check_bit_sequences(config, inputs: torch.Tensor, labels: torch.Tensor | None) -> None:
+    if inputs.dim() != 3 or inputs.shape[-1] != config.input_size or 0 in inputs.shape[:2]:
+        raise ValueError(f"inputs must have shape (batch, steps, input_size={config.input_size}) with at least one "
+                         f"step, got {tuple(inputs.shape)}.")
+    if labels is not None and labels.shape != (*inputs.shape[:2], config.output_size):
+        raise ValueError(f"labels must have shape {(*inputs.shape[:2], config.output_size)}, got "
+                         f"{tuple(labels.shape)}.")
+
+
+def bit_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """Per-bit binary cross-entropy, averaged over the scored bits (labels other than -100); None without labels."""
+    if labels is None:
+        return None
+    scored = labels != UNSCORED
+    targets = torch.where(scored, labels, 0).to(logits.dtype)
+    per_bit = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    return (per_bit * scored).sum() / scored.sum().clamp(min=1)
+
+
+def bit_errors_per_sequence(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The copy task's metric: wrong output bits (logit > 0 read as 1) at the scored steps (labels other than -100),
+    per sequence `(batch,)`."""
+    scored = labels != UNSCORED
+    wrong = ((logits > 0).to(labels.dtype) != labels) & scored
+    return wrong.flatten(1).sum(dim=-1).float()
+
+
+__all__ = ["LSTMBaselineModel", "LSTMBaselineOutput", "LSTMBaselinePreTrainedModel", "NTMModel", "NTMOutput",
+           "NTMPreTrainedModel", "UNSCORED", "bit_errors_per_sequence", "bit_loss", "circular_shift",
            "content_weights", "interpolate", "read_memory", "sharpen", "write_memory"]

@@ -3,22 +3,29 @@
 Each example is a sequence of random bit vectors. The model reads the vectors, then a delimiter (a step with only
 the extra delimiter channel on), then blank steps during which it must write the sequence back:
 
-    inputs   v1 v2 ... vL  delim  0  0 ... 0        (bits + 1 delimiter channel per step)
-    labels   0  0  ... 0   0      v1 v2 ... vL
-    scored   .  .      .   .      x  x  ... x       (`output_mask`: only the copy is scored)
+    inputs   v1   v2   ... vL    delim  0  0 ... 0        (bits + 1 delimiter channel per step)
+    labels   -100 -100 ... -100  -100   v1 v2 ... vL     (-100: not scored; only the copy is)
+
+`load_copy_task` (`load_task("copy")`) gives training sequences of lengths 1-20, as in the paper, and test splits of
+lengths 30, 40, 60 and 80 that no training sequence reaches, to measure whether what was learned generalises.
 """
 
 import datasets
 import numpy as np
 import torch
 
+from .modeling_ntm import UNSCORED
+
 
 COPY_BITS = 8
 COPY_TRAIN_LENGTHS = (1, 20)
+COPY_TEST_LENGTHS = (30, 40, 60, 80)  # the paper's figure 4 shows these lengths
+COPY_DEFAULT_TRAIN_SIZE = 160_000  # beyond 20 minutes of training at batch 16 on one CPU core
+COPY_EVALUATION_SIZES = {"validation": 512, "test": 1024, "longer": 256}
 
 
 def copy_task_dataset(num_examples: int, lengths: tuple[int, int] = COPY_TRAIN_LENGTHS, bits: int = COPY_BITS,
-                      seed: int = 0) -> datasets.Dataset:
+                      seed: int | list[int] = 0) -> datasets.Dataset:
     """`num_examples` sequences with a `sequence` column: `length x bits` lists of 0/1, the length uniform in
     `lengths` (inclusive). The same seed gives the same data."""
     low, high = lengths
@@ -28,30 +35,51 @@ def copy_task_dataset(num_examples: int, lengths: tuple[int, int] = COPY_TRAIN_L
         raise ValueError(f"lengths must be (shortest, longest) with 1 <= shortest <= longest, got {lengths!r}.")
     if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
         raise ValueError(f"bits must be a positive integer, got {bits!r}.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # a seed may also be a list of ints (numpy's SeedSequence entropy)
     sequences = [rng.integers(0, 2, size=(int(rng.integers(low, high + 1)), bits)).tolist()
                  for _ in range(num_examples)]
     return datasets.Dataset.from_dict({"sequence": sequences})
 
 
+def load_copy_task(num_examples: int | None = None, seed: int = 0) -> datasets.DatasetDict:
+    """The copy task as `DatasetDict`: `train` (`num_examples` sequences, default 160,000), `validation` and `test` of
+    lengths 1-20, and `test_length_30`, `test_length_40`, `test_length_60`, `test_length_80`. Every split is drawn
+    from its own random stream of `seed`, so no split repeats another and the same seed gives the same data."""
+    num_examples = COPY_DEFAULT_TRAIN_SIZE if num_examples is None else num_examples
+    splits = {"train": (num_examples, COPY_TRAIN_LENGTHS),
+              "validation": (COPY_EVALUATION_SIZES["validation"], COPY_TRAIN_LENGTHS),
+              "test": (COPY_EVALUATION_SIZES["test"], COPY_TRAIN_LENGTHS)}
+    for length in COPY_TEST_LENGTHS:
+        splits[f"test_length_{length}"] = (COPY_EVALUATION_SIZES["longer"], (length, length))
+    return datasets.DatasetDict({
+        split: copy_task_dataset(size, lengths, seed=[seed, index])
+        for index, (split, (size, lengths)) in enumerate(splits.items())
+    })
+
+
 class CopyTaskCollator:
-    """Batches `sequence` rows into `inputs` `(batch, steps, bits + 1)`, `labels` `(batch, steps, bits)` and
-    `output_mask` `(batch, steps)`; shorter rows are padded with blank, unscored steps at the end."""
+    """Batches `sequence` rows into `inputs` `(batch, steps, bits + 1)` and `labels` `(batch, steps, bits)`, with -100
+    at every step that is not part of the copy; shorter rows are padded with blank, unscored steps at the end."""
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
+        if not rows:
+            raise ValueError("No rows to batch: the copy task needs at least one sequence.")
         sequences = [torch.tensor(row["sequence"], dtype=torch.float32) for row in rows]
+        if any(sequence.dim() != 2 or 0 in sequence.shape for sequence in sequences):
+            raise ValueError("Every sequence must be a non-empty list of equally long bit vectors.")
         bits = sequences[0].shape[1]
+        if any(sequence.shape[1] != bits for sequence in sequences):
+            raise ValueError(f"Every vector must have {bits} bits, like the first sequence's.")
         steps = max(2 * len(sequence) + 1 for sequence in sequences)
         inputs = torch.zeros(len(rows), steps, bits + 1)
-        labels = torch.zeros(len(rows), steps, bits)
-        output_mask = torch.zeros(len(rows), steps, dtype=torch.bool)
+        labels = torch.full((len(rows), steps, bits), float(UNSCORED))
         for row, sequence in enumerate(sequences):
             length = len(sequence)
             inputs[row, :length, :bits] = sequence
             inputs[row, length, bits] = 1.0  # the delimiter
             labels[row, length + 1 : 2 * length + 1] = sequence
-            output_mask[row, length + 1 : 2 * length + 1] = True
-        return {"inputs": inputs, "labels": labels, "output_mask": output_mask}
+        return {"inputs": inputs, "labels": labels}
 
 
-__all__ = ["COPY_BITS", "COPY_TRAIN_LENGTHS", "CopyTaskCollator", "copy_task_dataset"]
+__all__ = ["COPY_BITS", "COPY_TEST_LENGTHS", "COPY_TRAIN_LENGTHS", "CopyTaskCollator", "copy_task_dataset",
+           "load_copy_task"]

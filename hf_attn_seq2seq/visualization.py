@@ -93,11 +93,13 @@ def token_label(token: str) -> str:
     return "␣" if token == " " else token.replace("▁", "_")
 
 
-def plot_training_curve(log_history: list[dict], path: str | Path, metric: str = "eval_exact_match") -> None:
-    """Training loss per step and the evaluation metric per epoch, from `Trainer.state.log_history`."""
+def plot_training_curve(log_history: list[dict], path: str | Path, metric: str = "eval_exact_match",
+                        x_axis: str = "epoch") -> None:
+    """Training loss per step and the evaluation metric per `x_axis` ("epoch" or "step"), from
+    `Trainer.state.log_history`."""
     plt = _pyplot()
     losses = [(entry["step"], entry["loss"]) for entry in log_history if "loss" in entry]
-    scores = [(entry["epoch"], entry[metric]) for entry in log_history if metric in entry]
+    scores = [(entry[x_axis], entry[metric]) for entry in log_history if metric in entry]
     figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(10, 3.5))
     if losses:
         loss_axis.plot(*zip(*losses))
@@ -106,7 +108,7 @@ def plot_training_curve(log_history: list[dict], path: str | Path, metric: str =
     loss_axis.set_yscale("log")
     if scores:
         score_axis.plot(*zip(*scores), marker="o")
-    score_axis.set_xlabel("epoch")
+    score_axis.set_xlabel(x_axis)
     score_axis.set_ylabel(metric.removeprefix("eval_"))
     figure.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)

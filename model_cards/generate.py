@@ -7,6 +7,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 
 TEMPLATE_PATH = Path(__file__).with_name("template.md")
+MEMORY_TEMPLATE_PATH = Path(__file__).with_name("memory_template.md")
 
 
 USAGE_MODEL_ID_LINE = re.compile(r"^model_id = .*$", re.MULTILINE)
@@ -106,6 +107,99 @@ def render_model_card(
         results_table=results_table,
         usage_code=usage_snippet(model_id, example),
         heatmap_section=heatmap_section,
+        command=command,
+        training_details=training_details,
+    )
+
+
+MEMORY_MODEL_DESCRIPTIONS = {
+    "ntm": "A Neural Turing Machine (Graves, Wayne and Danihelka, 2014): an LSTM controller that reads and writes an "
+           "external memory through attention over its rows",
+    "ntm_lstm_baseline": "The LSTM baseline of the Neural Turing Machine paper: a recurrent network with no external "
+                         "memory",
+}
+MEMORY_MODEL_OPTIONS = {
+    "ntm": ["controller", "controller_size", "memory_rows", "memory_width", "shift_range", "memory_init"],
+    "ntm_lstm_baseline": ["hidden_size", "num_layers"],
+}
+
+
+def copy_usage_snippet(model_id: str) -> str:
+    """Python that loads the model by `model_id` and has it copy a random sequence of 8-bit vectors."""
+    return "\n".join(
+        [
+            "import torch",
+            "from transformers import AutoModel",
+            "",
+            f"model_id = {model_id!r}",
+            "model = AutoModel.from_pretrained(model_id, trust_remote_code=True)",
+            "sequence = torch.randint(0, 2, (1, 10, 8)).float()  # 10 random 8-bit vectors",
+            "inputs = torch.zeros(1, 21, 9)  # the sequence, the delimiter (channel 8), then 10 blank steps",
+            "inputs[:, :10, :8], inputs[:, 10, 8] = sequence, 1.0",
+            "with torch.no_grad():",
+            "    copy = (model(inputs).logits[:, 11:] > 0).float()  # one logit per bit",
+            "print(\"copied exactly:\", torch.equal(copy, sequence))",
+        ]
+    )
+
+
+def render_memory_model_card(
+    *,
+    model_name: str,
+    model_type: str,
+    task_description: str,
+    config,
+    scores: dict[str, dict[str, float]],
+    command: str,
+    model_id: str = ".",
+    memory_picture: str | None = None,
+    training_details: str = "",
+    warning: str = "",
+    license: str = "apache-2.0",
+) -> ModelCard:
+    """The card of a copy-task model (`ntm` or `ntm_lstm_baseline`): `scores` maps each test split to its
+    `bit_errors_per_sequence` and `sequences_copied`; `memory_picture` names the memory-access figure."""
+    eval_results = [
+        EvalResult(task_type="copy", dataset_type="generated", dataset_name="copy task", metric_type=name,
+                   metric_name=name, metric_value=round(float(score[name]), 4), dataset_split=split)
+        for split, score in scores.items() for name in ("bit_errors_per_sequence", "sequences_copied")
+    ]
+    card_data = ModelCardData(
+        license=license,
+        library_name="transformers",
+        datasets=["copy task"],
+        metrics=["bit_errors_per_sequence", "sequences_copied"],
+        tags=["neural-turing-machine", "memory-augmented", "lstm", "algorithmic-tasks", "custom_code"],
+        model_name=model_name,
+        eval_results=eval_results or None,
+    )
+    rows = [f"| `{option}` | `{getattr(config, option)}` |" for option in MEMORY_MODEL_OPTIONS[model_type]]
+    architecture = "| option | value |\n|---|---|\n" + "\n".join(rows)
+
+    def lengths(split: str) -> str:
+        return "1-20" if split == "test" else split.rpartition("_")[2]
+
+    results_table = "| test lengths | bit errors per sequence | sequences copied |\n|---|---|---|\n" + "\n".join(
+        f"| {lengths(split)} | {score['bit_errors_per_sequence']:.2f} | {score['sequences_copied']:.1f}% |"
+        for split, score in scores.items())
+    if warning:
+        results_table = f"> **Warning:** {warning}\n\n" + results_table
+    memory_section = ""
+    if memory_picture:
+        memory_section = ("## Memory access\n\nOne test sequence of 20 vectors: inputs and outputs above, the write "
+                          "and read weightings over the memory rows below, step by step. The write head stores the "
+                          "vectors row after row; after the delimiter the read head visits the same rows in the same "
+                          f"order.\n\n![memory access]({memory_picture})")
+    return ModelCard.from_template(
+        card_data,
+        template_path=str(MEMORY_TEMPLATE_PATH),
+        model_name=model_name,
+        model_description=MEMORY_MODEL_DESCRIPTIONS[model_type],
+        task_description=task_description,
+        architecture=architecture,
+        results_table=results_table,
+        usage_code=copy_usage_snippet(model_id),
+        memory_section=memory_section,
         command=command,
         training_details=training_details,
     )

@@ -146,9 +146,8 @@ def test_the_copy_collator_lays_out_input_delimiter_and_scored_copy():
     batch = CopyTaskCollator()(rows)
     assert batch["inputs"].shape == (2, 5, 3) and batch["labels"].shape == (2, 5, 2)
     assert batch["inputs"][0].tolist() == [[1, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 0], [0, 0, 0]]
-    assert batch["labels"][0, 3:].tolist() == [[1, 0], [0, 1]] and batch["output_mask"][0].tolist() == [
-        False, False, False, True, True]
-    assert batch["output_mask"][1].tolist() == [False, False, True, False, False]  # padding is never scored
+    assert batch["labels"][0].tolist() == [[-100, -100]] * 3 + [[1, 0], [0, 1]]  # only the copy is scored
+    assert batch["labels"][1].tolist() == [[-100, -100]] * 2 + [[1, 1]] + [[-100, -100]] * 2  # nor is padding
     dataset = copy_task_dataset(50, lengths=(1, 3), bits=2, seed=4)
     assert {len(row) for row in dataset["sequence"]} <= {1, 2, 3} and dataset["sequence"] == copy_task_dataset(
         50, lengths=(1, 3), bits=2, seed=4)["sequence"]
@@ -165,7 +164,7 @@ def test_a_tiny_copy_task_is_learned_in_seconds():
     def errors() -> float:
         with torch.no_grad():
             logits = model(test["inputs"]).logits
-        return float(bit_errors_per_sequence(logits, test["labels"], test["output_mask"]).mean())
+        return float(bit_errors_per_sequence(logits, test["labels"]).mean())
 
     before = errors()
     for start in range(0, len(train), 32):

@@ -1,6 +1,8 @@
-"""Train, evaluate and export an AttnSeq2Seq model.
+"""Train, evaluate and export an AttnSeq2Seq model (or, on the copy task, a Neural Turing Machine or its LSTM
+baseline: `training.train_ntm`).
 
     python -m training.train --task date --preset attention --output-dir outputs/date-attention
+    python -m training.train --task copy --preset ntm --output-dir outputs/copy-ntm
 
 Writes `<output-dir>/checkpoints/` (Trainer checkpoints, for `--resume`) and `<output-dir>/model/`, a Hub-ready folder:
 weights, config with `auto_map`, code, tokenizer, generation config, metrics, training curve, attention heatmaps and a
@@ -23,17 +25,25 @@ from transformers import (
     DataCollatorForSeq2Seq,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
+    TrainerCallback,
     set_seed,
 )
 
 import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
-from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
+from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration, LSTMBaselineConfig, NTMConfig
 from hf_attn_seq2seq.beam_search import gnmt_beam_search
 from hf_attn_seq2seq.data import load_task, load_translation
 from hf_attn_seq2seq.evaluation import predict_texts, tokenize, tokenized_references
 from hf_attn_seq2seq.hub import generation_config_for, write_model_folder
 from hf_attn_seq2seq.metrics import load_metric, make_compute_metrics, tokenized_bleu
-from hf_attn_seq2seq.presets import TASK_PRESETS, available_presets, convergence_threshold, load_preset
+from hf_attn_seq2seq.presets import (
+    DEFAULT_MODEL_TYPE,
+    TASK_PRESETS,
+    available_presets,
+    convergence_threshold,
+    load_preset,
+    presets_for_model_types,
+)
 from hf_attn_seq2seq.tokenization import (
     build_char_tokenizer,
     check_tokenizer_matches_model,
@@ -47,7 +57,12 @@ from training.runs import check_run_identity, hold_output_dir_lock, last_complet
 
 logger = logging.getLogger("training.train")
 
-TASKS = ("date", "addition", "reverse", "translation")
+TASKS = ("date", "addition", "reverse", "translation", "copy")
+# Which models each task trains: the text tasks the attention seq2seq, the copy task (bit vectors) the NTM and its
+# baseline.
+MEMORY_TASKS = ("copy",)
+MODEL_CONFIGS = {DEFAULT_MODEL_TYPE: AttnSeq2SeqConfig, "ntm": NTMConfig, "ntm_lstm_baseline": LSTMBaselineConfig}
+MEMORY_MODEL_TYPES = ("ntm", "ntm_lstm_baseline")
 TASK_DESCRIPTIONS = {
     "date": "date-format conversion (dates as people write them -> ISO 8601)",
     "addition": "addition of two 1-3 digit numbers",
@@ -62,7 +77,6 @@ SHOWCASE_INPUTS = {
 }
 # The card's `language` metadata: the toy tasks' text is English only where it has words (month and day names).
 CARD_LANGUAGES = {"date": ["en"], "addition": None, "reverse": None}
-CONFIG_FIELDS = {field.name for field in dataclasses.fields(AttnSeq2SeqConfig)}
 TRAINING_DEFAULTS = {field.name: field.default for field in dataclasses.fields(Seq2SeqTrainingArguments)}
 GENERATION_FIELDS = ("length_alpha", "coverage_beta")  # GNMT beam-search scoring of the final test translations
 
@@ -102,6 +116,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overwrite-output-dir", action="store_true",
                         help="train into an output dir that holds another run (its checkpoints are removed)")
     parser.add_argument("--init-from", default=None, help="fine-tune a trained model: a folder or a Hub id")
+    parser.add_argument("--max-train-minutes", type=float, default=None,
+                        help="stop training after this many minutes (evaluating and saving at that step), or at the "
+                             "preset's length, whichever comes first")
     parser.add_argument("--num-heatmaps", type=int, default=3, help="attention heatmaps of test examples")
     parser.add_argument("--hub-model-id", default=None, help="the repo id the model card's usage snippet loads")
     parser.add_argument("--allow-unconverged", action="store_true",
@@ -126,7 +143,13 @@ def convergence_note(task: str, score: float, threshold: dict) -> str:
             f"that the {TASK_PRESETS[task]!r} preset reaches on {task}; try {threshold['hint']}")
 
 
+def config_fields(model_type: str) -> set[str]:
+    return {field.name for field in dataclasses.fields(MODEL_CONFIGS[model_type])}
+
+
 def apply_overrides(preset: dict, overrides: list[str]) -> dict:
+    model_fields = config_fields(preset["model_type"])
+    config_name = MODEL_CONFIGS[preset["model_type"]].__name__
     for item in overrides:
         key, separator, raw = item.partition("=")
         if not separator:
@@ -135,14 +158,14 @@ def apply_overrides(preset: dict, overrides: list[str]) -> dict:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        if key in CONFIG_FIELDS:
+        if key in model_fields:
             preset["model"][key] = value
         elif key in TRAINING_DEFAULTS:
             preset["training"][key] = value
         elif key in GENERATION_FIELDS:
             preset["generation"][key] = value
         else:
-            raise SystemExit(f"--set {key}: not an AttnSeq2SeqConfig or Seq2SeqTrainingArguments field, nor one of "
+            raise SystemExit(f"--set {key}: not a {config_name} or Seq2SeqTrainingArguments field, nor one of "
                              f"{', '.join(GENERATION_FIELDS)}.")
     return preset
 
@@ -154,14 +177,26 @@ POSITIVE_TRAINING_VALUES = ("per_device_train_batch_size", "per_device_eval_batc
                             "learning_rate", "num_train_epochs", "max_steps")
 
 
+def check_task_and_preset(task: str, preset_name: str, model_type: str) -> None:
+    """A preset builds one kind of model; the task must be one that model does."""
+    fitting_types = MEMORY_MODEL_TYPES if task in MEMORY_TASKS else (DEFAULT_MODEL_TYPE,)
+    if model_type not in fitting_types:
+        raise SystemExit(f"--preset {preset_name} builds a {model_type} model, which cannot learn the {task} task; "
+                         f"its presets: {', '.join(presets_for_model_types(fitting_types))}.")
+
+
 def validate_run_settings(args, preset: dict) -> None:
     """Refuse, before any data is made or read, the settings that would fail late or train nothing."""
-    for key in CLI_SET_CONFIG_KEYS:
-        if key in preset["model"]:
-            raise SystemExit(f"--set {key}: set by the CLI from the tokenizer it builds; it cannot be overridden. "
-                             "Fine-tune a model with another vocabulary through --init-from.")
+    check_task_and_preset(args.task, args.preset, preset["model_type"])
+    config_class = MODEL_CONFIGS[preset["model_type"]]
+    if config_class is AttnSeq2SeqConfig:
+        for key in CLI_SET_CONFIG_KEYS:
+            if key in preset["model"]:
+                raise SystemExit(f"--set {key}: set by the CLI from the tokenizer it builds; it cannot be overridden. "
+                                 "Fine-tune a model with another vocabulary through --init-from.")
     try:
-        AttnSeq2SeqConfig(vocab_size=1 << 20, **preset["model"])  # the options alone (ids are checked later)
+        # the options alone (token ids are checked later)
+        config_class(**({"vocab_size": 1 << 20} if config_class is AttnSeq2SeqConfig else {}), **preset["model"])
     except (TypeError, ValueError) as error:
         raise SystemExit(f"--set / preset {args.preset!r}: {error}") from None
     for key, value in preset["training"].items():
@@ -178,8 +213,9 @@ def validate_run_settings(args, preset: dict) -> None:
         raise SystemExit(f"--max-train-examples {args.max_train_examples}: nothing would be trained; give a number "
                          "above 0 (leave it out to use every training pair).")
     for flag, value in (("--num-examples", args.num_examples), ("--max-source-length", args.max_source_length),
-                        ("--max-target-length", args.max_target_length)):
-        if value is not None and value <= 0:
+                        ("--max-target-length", args.max_target_length),
+                        ("--max-train-minutes", args.max_train_minutes)):
+        if value is not None and not value > 0:  # NaN too
             raise SystemExit(f"{flag} {value}: give a number above 0.")
 
 
@@ -379,6 +415,10 @@ class Run:
 def run(args, argv: list[str] | None, preset: dict, started: float) -> dict:
     """Train, evaluate and export, into the output folder `main` has checked and locked."""
     command = "python -m training.train " + shlex.join(sys.argv[1:] if argv is None else argv)
+    if args.task in MEMORY_TASKS:
+        from training.train_ntm import run_memory_task
+
+        return run_memory_task(args, preset, command, started)
     state = Run(args, preset, command, started)
     prepare(state)
     train(state)
@@ -423,6 +463,7 @@ def train(state: Run) -> None:
         data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, padding=True),
         processing_class=tokenizer,
         compute_metrics=make_compute_metrics(tokenizer, metric_names),
+        callbacks=[TrainingTimeLimit(args.max_train_minutes)],
     )
     logger.info("%s on %s: %s parameters, %d training examples", args.preset, args.task, f"{parameter_count(model):,}",
                 len(state.tokenized["train"]))
@@ -438,6 +479,32 @@ def train(state: Run) -> None:
 
 def parameter_count(model) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+class TrainingTimeLimit(TrainerCallback):
+    """Stops training once `minutes` have passed since it began (None: no limit), evaluating and saving at that step
+    so the last stretch counts; and records every evaluation with the seconds since training began."""
+
+    def __init__(self, minutes: float | None = None):
+        self.seconds = None if minutes is None else 60.0 * minutes
+        self.started = time.perf_counter()
+        self.evaluations: list[dict] = []
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.seconds is not None and self.elapsed() >= self.seconds and not control.should_training_stop:
+            control.should_training_stop = True
+            control.should_evaluate = args.eval_strategy != "no"
+            control.should_save = args.save_strategy != "no"
+        return control
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        self.evaluations.append({"step": state.global_step, "seconds": round(self.elapsed(), 1), **(metrics or {})})
 
 
 def evaluate(state: Run) -> tuple[dict, str | None]:

@@ -7,7 +7,9 @@ from pathlib import Path
 
 PRESETS_DIR = Path(__file__).parent
 # The preset each task trains with when none is named: the one measured to learn it.
-TASK_PRESETS = {"date": "attention", "addition": "addition", "reverse": "reverse", "translation": "translation"}
+TASK_PRESETS = {"date": "attention", "addition": "addition", "reverse": "reverse", "translation": "translation",
+                "copy": "ntm"}
+DEFAULT_MODEL_TYPE = "attn_seq2seq"  # a preset without `model_type` builds the attention seq2seq
 
 
 def available_presets() -> list[str]:
@@ -19,15 +21,22 @@ def load_preset(name: str) -> dict:
     if not path.exists():
         raise ValueError(f"Unknown preset {name!r}; expected one of {', '.join(available_presets())}.")
     preset = json.loads(path.read_text())
-    return {"model": dict(preset.get("model", {})), "training": dict(preset.get("training", {})),
+    return {"model_type": preset.get("model_type", DEFAULT_MODEL_TYPE), "model": dict(preset.get("model", {})), "training": dict(preset.get("training", {})),
             "generation": dict(preset.get("generation", {})), "convergence": dict(preset.get("convergence", {}))}
 
 
+def presets_for_model_types(model_types) -> list[str]:
+    """The presets that build a model of one of `model_types`."""
+    return [name for name in available_presets() if load_preset(name)["model_type"] in model_types]
+
+
 def convergence_threshold(task: str) -> dict | None:
-    """`{"metric", "minimum", "hint"}`: the validation score below which a run on `task` has not learned it, stored
+    """`{"metric", "minimum" or "maximum", "hint"}`: the validation score past which a run on `task` has not learned
+    it (below the minimum, or above the maximum for an error count), stored
     with the task's own preset (which reaches it); None for tasks without one (translation: BLEU depends on the
     corpus)."""
     return load_preset(TASK_PRESETS[task])["convergence"].get(task)
 
 
-__all__ = ["PRESETS_DIR", "TASK_PRESETS", "available_presets", "convergence_threshold", "load_preset"]
+__all__ = ["DEFAULT_MODEL_TYPE", "PRESETS_DIR", "TASK_PRESETS", "available_presets", "convergence_threshold",
+           "load_preset", "presets_for_model_types"]

@@ -1,0 +1,213 @@
+"""The copy task's path of `training.train`: a Neural Turing Machine (`--preset ntm`) or its LSTM baseline
+(`--preset lstm`) trained with `Trainer` on bit sequences, scored in bit errors per sequence, exported as a Hub-ready
+folder with the memory-access picture and a card.
+
+    python -m training.train --task copy --preset ntm --output-dir outputs/copy-ntm
+    python -m training.train --task copy --preset lstm --output-dir outputs/copy-lstm --max-train-minutes 20
+
+Writes `<output-dir>/checkpoints/` (for `--resume`) and `<output-dir>/model/`. Training keeps the checkpoint with the
+fewest bit errors on the validation split (lengths 1-20); the test splits are scored once, at the end: `test`
+(lengths 1-20, as in training) and `test_length_30` ... `test_length_80`, longer than any training sequence.
+"""
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, Trainer, TrainingArguments, set_seed
+
+from hf_attn_seq2seq import LSTMBaselineModel, NTMModel
+from hf_attn_seq2seq.data import load_task
+from hf_attn_seq2seq.hub import write_model_folder
+from hf_attn_seq2seq.modeling_ntm import bit_errors_per_sequence
+from hf_attn_seq2seq.ntm_tasks import COPY_TRAIN_LENGTHS, CopyTaskCollator
+from hf_attn_seq2seq.presets import convergence_threshold
+from hf_attn_seq2seq.visualization import plot_memory_access, plot_training_curve
+from model_cards.generate import render_memory_model_card
+from training.runs import last_complete_checkpoint
+from training.train import MODEL_CONFIGS, NotConvergedError, TrainingTimeLimit, parameter_count
+
+
+logger = logging.getLogger("training.train_ntm")
+
+MODEL_CLASSES = {"ntm": NTMModel, "ntm_lstm_baseline": LSTMBaselineModel}
+METRIC = "bit_errors_per_sequence"
+TRAINING_FIELDS = {field.name for field in dataclasses.fields(TrainingArguments)}
+TASK_DESCRIPTION = ("the copy task of the Neural Turing Machine paper: read a sequence of random 8-bit vectors, then "
+                    "a delimiter, then write the sequence back")
+MEMORY_PICTURE = "memory_access.png"
+
+
+def bit_error_metrics(prediction) -> dict:
+    """Mean bit errors per sequence, and the share of sequences copied without one error (%)."""
+    logits = torch.as_tensor(prediction.predictions)
+    labels = torch.as_tensor(prediction.label_ids)
+    errors = bit_errors_per_sequence(logits, labels)
+    return {METRIC: float(errors.mean()), "sequences_copied": 100.0 * float((errors == 0).float().mean())}
+
+
+def build_model(args, preset: dict):
+    model_class = MODEL_CLASSES[preset["model_type"]]
+    if args.init_from:
+        model = AutoModel.from_pretrained(args.init_from)
+        if not isinstance(model, model_class):
+            raise SystemExit(f"--init-from {args.init_from} holds a {model.config.model_type} model; --preset "
+                             f"{args.preset} trains a {preset['model_type']} model.")
+        return model
+    return model_class(MODEL_CONFIGS[preset["model_type"]](**preset["model"]))
+
+
+def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArguments:
+    unknown = sorted(set(preset["training"]) - TRAINING_FIELDS)
+    if unknown:
+        raise SystemExit(f"--set {', '.join(unknown)}: not a TrainingArguments field (the copy task trains with "
+                         "Trainer, without generation).")
+    values = dict(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=16,
+        per_device_eval_batch_size=256,
+        learning_rate=3e-3,
+        lr_scheduler_type="constant",
+        max_grad_norm=10.0,
+        max_steps=8000,
+        eval_strategy="steps",
+        eval_steps=500,
+        save_strategy="steps",
+        save_steps=500,
+        save_total_limit=2,
+        load_best_model_at_end=True,  # the checkpoint with the fewest validation bit errors
+        metric_for_best_model=METRIC,
+        greater_is_better=False,
+        logging_steps=100,
+        report_to="none",
+        seed=args.seed,
+        remove_unused_columns=False,  # the collator builds the model's inputs from the `sequence` column
+        dataloader_num_workers=0,
+        use_cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
+    )
+    values.update(preset["training"])
+    return TrainingArguments(**values)
+
+
+def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
+    """Train, evaluate and export into the output folder `training.train.main` has checked and locked."""
+    set_seed(args.seed)
+    data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
+    if args.max_train_examples is not None:
+        data["train"] = data["train"].select(range(min(args.max_train_examples, len(data["train"]))))
+    model = build_model(args, preset)
+    checkpoint_dir = args.output_dir / "checkpoints"
+    clock = TrainingTimeLimit(args.max_train_minutes)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(args, preset, checkpoint_dir),
+        train_dataset=data["train"],
+        eval_dataset=data["validation"],
+        data_collator=CopyTaskCollator(),
+        compute_metrics=bit_error_metrics,
+        callbacks=[clock],
+    )
+    logger.info("%s on %s: %s parameters, %d training sequences", args.preset, args.task,
+                f"{parameter_count(model):,}", len(data["train"]))
+    resume_from = None
+    if args.resume:
+        resume_from = last_complete_checkpoint(checkpoint_dir)
+        if resume_from is None:
+            raise SystemExit(f"--resume: no complete checkpoint in {checkpoint_dir}.")
+        logger.info("resuming from %s", resume_from)
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    train_seconds = clock.elapsed()
+
+    # the model now is the best checkpoint: its validation score decides whether the run learned the task
+    validation = trainer.evaluate()[f"eval_{METRIC}"]
+    threshold = convergence_threshold(args.task)
+    unconverged = None
+    if validation > threshold["maximum"]:
+        unconverged = (f"did not converge: {validation:.2f} {METRIC.replace('_', ' ')} on validation, above the "
+                       f"{threshold['maximum']} that the ntm preset reaches; try {threshold['hint']}")
+    test_splits = [split for split in data if split.startswith("test")]
+    scores = {}
+    for split in test_splits:
+        result = trainer.evaluate(data[split], metric_key_prefix=split)
+        scores[split] = {name: result[f"{split}_{name}"] for name in (METRIC, "sequences_copied")}
+    first_converged = next((entry for entry in clock.evaluations if entry.get(f"eval_{METRIC}", 1e9) <
+                            threshold["maximum"]), None)
+    metrics = {
+        "task": args.task,
+        "preset": args.preset,
+        "model_type": preset["model_type"],
+        "command": command,
+        "parameters": parameter_count(model),
+        "train_seconds": round(train_seconds, 1),
+        "train_steps": trainer.state.global_step,
+        "best_checkpoint_step": best_step(trainer),
+        "validation_bit_errors_per_sequence": validation,
+        "seconds_to_validation_below_threshold": first_converged["seconds"] if first_converged else None,
+        "evaluations": [{key: entry[key] for key in ("step", "seconds", f"eval_{METRIC}") if key in entry}
+                        for entry in clock.evaluations],
+        "test": scores,
+        **({"did_not_converge": unconverged} if unconverged else {}),
+    }
+    model_dir = args.output_dir / "model"
+    write_model_folder(model_dir, model, None, metrics=metrics,
+                       extra=lambda folder: write_reports(args, preset, trainer, data, folder, metrics, unconverged))
+    report(args, metrics, model_dir, started, unconverged)
+    return metrics
+
+
+def best_step(trainer) -> int | None:
+    checkpoint = trainer.state.best_model_checkpoint
+    return int(Path(checkpoint).name.rpartition("-")[2]) if checkpoint else None
+
+
+def picture_sequence(data) -> list[list[int]]:
+    """The test sequence the memory picture shows: the first of the longest training length."""
+    longest = COPY_TRAIN_LENGTHS[1]
+    return next((sequence for sequence in data["test"]["sequence"] if len(sequence) == longest),
+                max(data["test"]["sequence"], key=len))
+
+
+def write_reports(args, preset: dict, trainer, data, folder: Path, metrics: dict, unconverged: str | None) -> None:
+    """Training log and curve, the memory-access picture (the NTM) and the card, into the folder being exported."""
+    log = trainer.state.log_history
+    (folder / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
+    plot_training_curve(log, folder / "training_curve.png", metric=f"eval_{METRIC}", x_axis="step")
+    picture = None
+    if preset["model_type"] == "ntm":
+        plot_memory_access(trainer.model, picture_sequence(data), folder / MEMORY_PICTURE)
+        picture = MEMORY_PICTURE
+    card = render_memory_model_card(
+        model_name=f"{args.preset}-{args.task}",
+        model_type=preset["model_type"],
+        task_description=TASK_DESCRIPTION,
+        config=trainer.model.config,
+        scores=metrics["test"],
+        command=metrics["command"],
+        model_id=args.hub_model_id or f"{args.preset}-{args.task}",
+        memory_picture=picture,
+        training_details=f"{metrics['parameters']:,} parameters; trained for {metrics['train_steps']:,} steps in "
+                         f"{metrics['train_seconds']:.0f} s on {torch.get_num_threads()} CPU threads; the checkpoint "
+                         f"kept is step {metrics['best_checkpoint_step']}, the one with the fewest bit errors on the "
+                         "validation split.",
+        warning=f"This run {unconverged}." if unconverged else "",
+    )
+    card.save(folder / "README.md")
+
+
+def report(args, metrics: dict, model_dir: Path, started: float, unconverged: str | None) -> None:
+    print(f"\n{args.preset} on {args.task}: bit errors per sequence (sequences copied without error)")
+    for split, score in metrics["test"].items():
+        print(f"  {split:>16}: {score[METRIC]:8.2f}  ({score['sequences_copied']:.1f}%)")
+    print(f"saved {model_dir} in {time.perf_counter() - started:.0f} s total")
+    if unconverged:
+        banner = "!" * 80
+        message = f"{banner}\nWARNING: {args.preset} on {args.task} {unconverged}\n{banner}"
+        if not args.allow_unconverged:
+            raise NotConvergedError(message + "\n(exit status 3; pass --allow-unconverged to exit 0)")
+        print(message)
+
+
+__all__ = ["bit_error_metrics", "run_memory_task"]
