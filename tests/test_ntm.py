@@ -12,9 +12,12 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
-from hf_attn_seq2seq import NTMConfig, NTMModel
+from hf_attn_seq2seq import LSTMBaselineConfig, LSTMBaselineModel, NTMConfig, NTMModel
+from hf_attn_seq2seq.data import load_task
 from hf_attn_seq2seq.modeling_ntm import (
+    UNSCORED,
     bit_errors_per_sequence,
+    bit_loss,
     circular_shift,
     content_weights,
     interpolate,
@@ -22,7 +25,7 @@ from hf_attn_seq2seq.modeling_ntm import (
     sharpen,
     write_memory,
 )
-from hf_attn_seq2seq.ntm_tasks import CopyTaskCollator, copy_task_dataset
+from hf_attn_seq2seq.ntm_tasks import COPY_TEST_LENGTHS, CopyTaskCollator, copy_task_dataset
 
 
 def tiny_ntm(seed: int = 0, **overrides) -> NTMModel:
@@ -30,6 +33,14 @@ def tiny_ntm(seed: int = 0, **overrides) -> NTMModel:
     values = dict(input_size=5, output_size=4, controller_size=24, memory_rows=12, memory_width=6)
     values.update(overrides)
     return NTMModel(NTMConfig(**values))
+
+
+def tiny_lstm(seed: int = 0) -> LSTMBaselineModel:
+    torch.manual_seed(seed)
+    return LSTMBaselineModel(LSTMBaselineConfig(input_size=5, output_size=4, hidden_size=16, num_layers=2))
+
+
+TINY_MODELS = {"ntm": tiny_ntm, "lstm": tiny_lstm}
 
 
 def test_content_weights_are_a_softmax_of_scaled_cosine_similarities():
@@ -90,13 +101,15 @@ def test_gradients_reach_every_parameter_and_weightings_stay_distributions(optio
         torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
 
 
-def test_save_and_load_are_exact_and_auto_classes_find_the_model(tmp_path):
-    model = tiny_ntm(memory_init="learned").eval()
+@pytest.mark.parametrize("kind", ["ntm", "lstm"])
+def test_save_and_load_are_exact_and_auto_classes_find_the_model(tmp_path, kind):
+    model = (tiny_ntm(memory_init="learned") if kind == "ntm" else tiny_lstm()).eval()
     model.save_pretrained(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text())["auto_map"]["AutoModel"] == "modeling_ntm.NTMModel"
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    assert auto_map["AutoModel"] == f"modeling_ntm.{type(model).__name__}"
     assert (tmp_path / "modeling_ntm.py").is_file() and (tmp_path / "configuration_ntm.py").is_file()
     loaded = AutoModel.from_pretrained(tmp_path).eval()
-    assert isinstance(loaded, NTMModel) and isinstance(AutoConfig.from_pretrained(tmp_path), NTMConfig)
+    assert type(loaded) is type(model) and type(AutoConfig.from_pretrained(tmp_path)) is type(model.config)
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, loaded.state_dict()[name]), name
     inputs = torch.rand(2, 6, 5)
@@ -104,8 +117,9 @@ def test_save_and_load_are_exact_and_auto_classes_find_the_model(tmp_path):
         assert torch.equal(model(inputs).logits, loaded(inputs).logits)
 
 
-def test_a_fresh_process_loads_it_with_remote_code_alone(tmp_path):
-    model = tiny_ntm().eval()
+@pytest.mark.parametrize("kind", ["ntm", "lstm"])
+def test_a_fresh_process_loads_it_with_remote_code_alone(tmp_path, kind):
+    model = TINY_MODELS[kind]().eval()
     model.save_pretrained(tmp_path / "ntm")
     inputs = torch.rand(1, 5, 5)
     with torch.no_grad():
@@ -185,3 +199,57 @@ def test_the_memory_access_picture_draws_inputs_outputs_and_both_weightings(tmp_
     assert (tmp_path / "memory.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert drawn["inputs"].shape == (7, 5) and drawn["outputs"].shape == (7, 4)
     assert drawn["write_weights"].shape == drawn["read_weights"].shape == (7, 12)
+
+
+def test_the_loss_and_the_metric_read_only_the_scored_steps():
+    labels = torch.tensor([[[UNSCORED, UNSCORED], [1.0, 0.0], [0.0, 1.0]]])
+    logits = torch.tensor([[[5.0, -5.0], [3.0, 2.0], [-1.0, 4.0]]])  # step 1: second bit wrong; step 2: right
+    assert bit_errors_per_sequence(logits, labels).tolist() == [1.0]
+    changed = logits.clone()
+    changed[0, 0] = torch.tensor([-7.0, 9.0])  # an unscored step changes neither the loss nor the errors
+    assert torch.equal(bit_loss(changed, labels), bit_loss(logits, labels))
+    assert bit_errors_per_sequence(changed, labels).tolist() == [1.0]
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[0, 1:], labels[0, 1:])
+    torch.testing.assert_close(bit_loss(logits, labels), expected)
+    assert bit_loss(logits, None) is None
+
+
+@pytest.mark.parametrize("kind", ["ntm", "lstm"])
+def test_padding_changes_no_sequences_outputs_or_loss(kind):
+    model = TINY_MODELS[kind]().eval()
+    short = {"sequence": [[1, 0, 1, 1], [0, 1, 1, 0]]}
+    long = {"sequence": [[1, 1, 0, 0]] * 6}
+    collate = CopyTaskCollator()
+    alone, together = collate([short]), collate([short, long])
+    with torch.no_grad():
+        alone_output = model(**alone)
+        together_output = model(**together)
+        together_short_loss = model(together["inputs"][:1], labels=together["labels"][:1]).loss
+    steps = alone["inputs"].shape[1]
+    torch.testing.assert_close(together_output.logits[0, :steps], alone_output.logits[0], rtol=0, atol=1e-6)
+    torch.testing.assert_close(together_short_loss, alone_output.loss, rtol=0, atol=1e-6)
+
+
+def test_the_copy_task_has_training_lengths_and_longer_test_splits_from_separate_streams():
+    data = load_task("copy", num_examples=300, seed=5)
+    assert list(data) == ["train", "validation", "test"] + [f"test_length_{n}" for n in COPY_TEST_LENGTHS]
+    assert len(data["train"]) == 300
+    for split in ("train", "validation", "test"):
+        assert {len(sequence) for sequence in data[split]["sequence"]} <= set(range(1, 21))
+    for length in COPY_TEST_LENGTHS:
+        assert {len(sequence) for sequence in data[f"test_length_{length}"]["sequence"]} == {length}
+    assert {len(vector) for vector in data["test"]["sequence"][0]} == {8}
+    assert data["validation"]["sequence"] != data["test"]["sequence"][: len(data["validation"])]
+    again = load_task("copy", num_examples=300, seed=5)
+    assert all(data[split]["sequence"] == again[split]["sequence"] for split in data)
+    assert load_task("copy", num_examples=300, seed=6)["test"]["sequence"] != data["test"]["sequence"]
+
+
+@pytest.mark.parametrize(("rows", "message"), [
+    ([], "at least one sequence"),
+    ([{"sequence": []}], "non-empty list of equally long bit vectors"),
+    ([{"sequence": [[1, 0]]}, {"sequence": [[1, 0, 1]]}], "must have 2 bits"),
+])
+def test_the_collator_names_what_is_wrong_with_its_rows(rows, message):
+    with pytest.raises(ValueError, match=message):
+        CopyTaskCollator()(rows)

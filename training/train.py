@@ -483,11 +483,12 @@ def parameter_count(model) -> int:
 
 class TrainingTimeLimit(TrainerCallback):
     """Stops training once `minutes` have passed since it began (None: no limit), evaluating and saving at that step
-    so the last stretch counts; and records every evaluation with the seconds since training began."""
+    so the last stretch counts; and records every evaluation during training with the seconds since it began."""
 
     def __init__(self, minutes: float | None = None):
         self.seconds = None if minutes is None else 60.0 * minutes
         self.started = time.perf_counter()
+        self.training = False
         self.evaluations: list[dict] = []
 
     def elapsed(self) -> float:
@@ -495,6 +496,10 @@ class TrainingTimeLimit(TrainerCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         self.started = time.perf_counter()
+        self.training = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.training = False
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.seconds is not None and self.elapsed() >= self.seconds and not control.should_training_stop:
@@ -504,7 +509,8 @@ class TrainingTimeLimit(TrainerCallback):
         return control
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        self.evaluations.append({"step": state.global_step, "seconds": round(self.elapsed(), 1), **(metrics or {})})
+        if self.training:
+            self.evaluations.append({"step": state.global_step, "seconds": round(self.elapsed(), 1), **(metrics or {})})
 
 
 def evaluate(state: Run) -> tuple[dict, str | None]:

@@ -76,7 +76,6 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArgu
         eval_strategy="steps",
         eval_steps=500,
         save_strategy="steps",
-        save_steps=500,
         save_total_limit=2,
         load_best_model_at_end=True,  # the checkpoint with the fewest validation bit errors
         metric_for_best_model=METRIC,
@@ -89,7 +88,11 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArgu
         use_cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
     )
     values.update(preset["training"])
-    return TrainingArguments(**values)
+    values.setdefault("save_steps", values["eval_steps"])  # a checkpoint at every evaluation, to keep the best
+    try:
+        return TrainingArguments(**values)
+    except ValueError as error:
+        raise SystemExit(f"--set / preset {args.preset!r}: {error}") from None
 
 
 def run_memory_task(args, preset: dict, command: str, started: float) -> dict:

@@ -1,0 +1,137 @@
+"""The copy task through the training CLI: `--task copy --preset ntm|lstm` with Trainer, the exported folder and its
+card, the time limit, --resume, and the settings it refuses."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from transformers import AutoModel
+
+from hf_attn_seq2seq import LSTMBaselineModel, NTMModel
+from hf_attn_seq2seq.ntm_tasks import COPY_TEST_LENGTHS
+from training.train import main
+
+
+TINY_NTM = ["--set", "controller_size=16", "--set", "memory_rows=12", "--set", "memory_width=6"]
+TINY_LSTM = ["--set", "hidden_size=16"]
+SHORT = ["--num-examples", "400", "--set", "max_steps=24", "--set", "eval_steps=8", "--set", "logging_steps=4",
+         "--allow-unconverged"]
+FOLDER_FILES = {"model.safetensors", "config.json", "configuration_ntm.py", "modeling_ntm.py", "metrics.json",
+                "training_log.json", "training_curve.png", "README.md"}
+
+
+def train_copy(tmp_path, preset: str, *extra, name: str | None = None) -> dict:
+    tiny = TINY_NTM if preset == "ntm" else TINY_LSTM
+    return main(["--task", "copy", "--preset", preset, "--output-dir", str(tmp_path / (name or preset)), *tiny,
+                 *SHORT, *extra])
+
+
+def test_the_ntm_preset_trains_and_writes_a_hub_ready_folder_with_its_memory_picture(tmp_path, capsys):
+    metrics = train_copy(tmp_path, "ntm")
+    folder = tmp_path / "ntm" / "model"
+    assert {path.name for path in folder.iterdir()} == FOLDER_FILES | {"memory_access.png"}
+    assert (folder / "memory_access.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert metrics["model_type"] == "ntm" and metrics["train_steps"] == 24
+    assert list(metrics["test"]) == ["test"] + [f"test_length_{n}" for n in COPY_TEST_LENGTHS]
+    for score in metrics["test"].values():
+        assert 0 <= score["bit_errors_per_sequence"] and 0 <= score["sequences_copied"] <= 100
+    # the longer the sequences, the more bits an untrained model gets wrong
+    errors = [metrics["test"][f"test_length_{n}"]["bit_errors_per_sequence"] for n in COPY_TEST_LENGTHS]
+    assert errors == sorted(errors) and errors[0] > metrics["test"]["test"]["bit_errors_per_sequence"]
+    assert [entry["step"] for entry in metrics["evaluations"]] == [8, 16, 24]
+    assert metrics["best_checkpoint_step"] in (8, 16, 24)
+    assert json.loads((folder / "metrics.json").read_text())["test"] == metrics["test"]
+    card = (folder / "README.md").read_text()
+    assert "![memory access](memory_access.png)" in card and "| 80 |" in card and "Warning" in card
+    printed = capsys.readouterr().out
+    assert re.search(r"test_length_80:\s+[\d.]+", printed)
+    loaded = AutoModel.from_pretrained(folder)
+    assert isinstance(loaded, NTMModel) and loaded.config.memory_rows == 12
+
+
+def test_the_cards_usage_snippet_runs_against_the_folder_in_a_fresh_process(tmp_path):
+    train_copy(tmp_path, "lstm")
+    folder = tmp_path / "lstm" / "model"
+    card = (folder / "README.md").read_text()
+    assert "memory_access.png" not in card  # the baseline has no memory to draw
+    snippet = re.search(r"```python\n(.*?)```", card, re.DOTALL).group(1)
+    snippet = re.sub(r"^model_id = .*$", f"model_id = {str(folder)!r}", snippet, flags=re.MULTILINE)
+    script = snippet + textwrap.dedent("""
+        import sys
+        assert "hf_attn_seq2seq" not in sys.modules, "the package was imported"
+        assert type(model).__name__ == "LSTMBaselineModel" and copy.shape == sequence.shape
+    """)
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), PYTHONPATH="")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment,
+                            cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "copied exactly:" in result.stdout
+
+
+def test_the_time_limit_stops_training_and_evaluates_where_it_stopped(tmp_path):
+    metrics = main(["--task", "copy", "--preset", "lstm", "--output-dir", str(tmp_path / "run"), *TINY_LSTM,
+                    "--num-examples", "400", "--set", "max_steps=1000000", "--set", "eval_steps=100000",
+                    "--max-train-minutes", "0.02", "--allow-unconverged"])
+    assert 0 < metrics["train_steps"] < 1000000 and metrics["train_seconds"] < 30
+    assert metrics["evaluations"][-1]["step"] == metrics["train_steps"]  # the last stretch was evaluated and kept
+    assert metrics["best_checkpoint_step"] == metrics["train_steps"]
+
+
+def test_resume_continues_the_copy_run_from_its_checkpoint(tmp_path):
+    first = train_copy(tmp_path, "lstm", name="run")
+    assert first["train_steps"] == 24
+    resumed = train_copy(tmp_path, "lstm", "--resume", "--set", "max_steps=40", name="run")
+    assert resumed["train_steps"] == 40
+    assert [entry["step"] for entry in resumed["evaluations"]] == [32, 40]  # only the steps after the checkpoint
+
+
+def test_a_run_that_did_not_learn_the_copy_task_exits_non_zero(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["--task", "copy", "--preset", "lstm", "--output-dir", str(tmp_path / "run"), *TINY_LSTM,
+              *[item for item in SHORT if item != "--allow-unconverged"]])
+    assert stopped.value.code == 3
+    assert "did not converge" in capsys.readouterr().err
+    assert (tmp_path / "run" / "model" / "README.md").exists()  # the folder is still written, with its warning
+
+
+def test_init_from_continues_a_saved_model_and_refuses_the_other_kind(tmp_path):
+    train_copy(tmp_path, "lstm", name="first")
+    folder = tmp_path / "first" / "model"
+    saved = AutoModel.from_pretrained(folder)
+    metrics = train_copy(tmp_path, "lstm", "--init-from", str(folder), name="second")
+    assert metrics["parameters"] == sum(p.numel() for p in saved.parameters())
+    second = AutoModel.from_pretrained(tmp_path / "second" / "model")
+    assert isinstance(second, LSTMBaselineModel)
+    assert not torch.equal(second.output_layer.weight, saved.output_layer.weight)  # trained further
+    with pytest.raises(SystemExit, match="holds a ntm_lstm_baseline model; --preset ntm trains a ntm model"):
+        main(["--task", "copy", "--preset", "ntm", "--output-dir", str(tmp_path / "third"), "--init-from",
+              str(folder), *SHORT])
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--task", "copy", "--preset", "attention"], r"--preset attention builds a attn_seq2seq model, which cannot "
+                                                  r"learn the copy task; its presets: lstm, ntm"),
+    (["--task", "date", "--preset", "ntm"], r"--preset ntm builds a ntm model, which cannot learn the date task"),
+    (["--task", "copy", "--set", "hidden_size=64"], r"--set hidden_size: not a NTMConfig"),
+    (["--task", "copy", "--preset", "lstm", "--set", "memory_rows=64"], r"--set memory_rows: not a "
+                                                                        r"LSTMBaselineConfig"),
+    (["--task", "copy", "--set", "memory_rows=0"], r"memory_rows must be a positive integer"),
+    (["--task", "copy", "--set", "controller=gru"], r"Unknown controller 'gru'"),
+    (["--task", "copy", "--set", "predict_with_generate=true"], r"--set predict_with_generate: not a "
+                                                                r"TrainingArguments field"),
+    (["--task", "copy", "--max-train-minutes", "0"], r"--max-train-minutes 0.0: give a number above 0"),
+    (["--task", "copy", "--max-train-minutes", "nan"], r"--max-train-minutes nan: give a number above 0"),
+    (["--task", "copy", "--num-examples", "0"], r"--num-examples 0: give a number above 0"),
+    (["--task", "copy", "--set", "eval_steps=10", "--set", "save_steps=15", "--num-examples", "50"],
+     r"saving steps to be a round multiple of the evaluation steps"),
+], ids=["attention-on-copy", "ntm-on-date", "seq2seq-option", "ntm-option-on-lstm", "rows-0", "controller",
+        "generation-option", "minutes-0", "minutes-nan", "examples-0", "save-not-multiple-of-eval"])
+def test_settings_that_do_not_fit_the_copy_task_are_refused(tmp_path, extra, message):
+    with pytest.raises(SystemExit, match=message):
+        main(["--output-dir", str(tmp_path / "run"), *extra])
+    assert not (tmp_path / "run" / "model").exists()
