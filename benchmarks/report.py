@@ -1,6 +1,6 @@
 """benchmarks/RESULTS.md, rendered from what the benchmarks recorded: RESULTS.json (`benchmarks.run`),
 TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`), DEMO.json (`benchmarks.demo`)
-and ONNX.json (`benchmarks.onnx_runtime`). Every benchmark writes its JSON and calls `write_results`; this module
+ONNX.json (`benchmarks.onnx_runtime`) and NTM_COPY.json (`benchmarks.ntm_copy`). Every benchmark writes its JSON and calls `write_results`; this module
 imports none of them."""
 
 import json
@@ -160,6 +160,8 @@ def write_results(results: dict, command: str) -> str:
         lines += demo_section(json.loads(DEMO_PATH.read_text()))
     if ONNX_PATH.exists():  # recorded by benchmarks.onnx_runtime
         lines += onnx_section(json.loads(ONNX_PATH.read_text()))
+    if NTM_COPY_PATH.exists():  # recorded by benchmarks.ntm_copy
+        lines += ntm_copy_section(json.loads(NTM_COPY_PATH.read_text()))
     text = "\n".join(lines)
     RESULTS_PATH.write_text(text)
     saved = {**results, "command": command}
@@ -334,3 +336,54 @@ def onnx_section(data: dict) -> list[str]:
                   "the Multi30k greedy translations (an 8,000-token output layer and longer outputs let rounding "
                   "flip close choices); on the date task it changes none.", ""]
     return lines
+
+
+def copy_lengths(split: str) -> str:
+    return "1-20" if split == "test" else split.rpartition("_")[2]
+
+
+def ntm_copy_section(data: dict) -> list[str]:
+    """Section 10: the NTM and its LSTM baseline on the copy task, per seed and by test length."""
+    seeds = data["seeds"]
+    first = next(iter(seeds.values()))
+    converged = [seed for seed, pair in seeds.items() if pair["ntm"]["converged"]]
+    lines = ["## 10. Neural Turing Machine against an LSTM on the copy task", "",
+             f"Command: `{data['command']}`. For each seed the two models train side by side, each a process on one "
+             f"CPU thread of the 2 cores, for the same wall time ({data['minutes']:g} minutes, evaluations "
+             f"included), on the same data (the seed's copy task: sequences of 1-20 random 8-bit vectors), with "
+             f"the same optimizer (Adam 3e-3, batches of 16, gradients clipped at 10). Each keeps its checkpoint "
+             f"with the fewest bit errors on the validation split (lengths 1-20); the test splits are scored once, "
+             f"at the end. NTM: {first['ntm']['parameters']:,} parameters (`--preset ntm`); LSTM: "
+             f"{first['lstm']['parameters']:,} (`--preset lstm`, one layer of 120).", "",
+             f"**{len(converged)} of {len(seeds)} NTM seeds converge** (below 0.1 bit errors per sequence on "
+             f"validation).", "",
+             "| seed | model | steps in the time | kept checkpoint | validation bit errors | first below 0.1 on "
+             "validation |", "|---|---|---|---|---|---|"]
+    for seed, pair in seeds.items():
+        for name, label in (("ntm", "NTM"), ("lstm", "LSTM")):
+            run = pair[name]
+            below = run["seconds_to_validation_below_threshold"]
+            lines.append(f"| {seed} | {label} | {run['train_steps']:,} | {run['best_checkpoint_step']:,} | "
+                         f"{run['validation_bit_errors_per_sequence']:.2f} | "
+                         + (f"{below / 60:.1f} min |" if below is not None else "not reached |"))
+    splits = list(first["ntm"]["test"])
+    lines += ["", "Bit errors per sequence on the test splits (lower is better), mean over the seeds and, in "
+              "brackets, each seed; lengths above 20 never occur in training:", "",
+              "| test lengths | NTM | LSTM |", "|---|---|---|"]
+    for split in splits:
+        cells = []
+        for name in ("ntm", "lstm"):
+            values = [pair[name]["test"][split]["bit_errors_per_sequence"] for pair in seeds.values()]
+            cells.append(f"**{sum(values) / len(values):.2f}** ({', '.join(f'{v:.2f}' for v in values)})")
+        lines.append(f"| {copy_lengths(split)} | {cells[0]} | {cells[1]} |")
+    lines += ["", "Sequences copied without a single wrong bit (%, mean over the seeds):", "",
+              "| test lengths | NTM | LSTM |", "|---|---|---|"]
+    for split in splits:
+        means = [sum(pair[name]["test"][split]["sequences_copied"] for pair in seeds.values()) / len(seeds)
+                 for name in ("ntm", "lstm")]
+        lines.append(f"| {copy_lengths(split)} | {means[0]:.1f} | {means[1]:.1f} |")
+    if "picture" in data:
+        lines += ["", f"The memory access of seed {data['picture']['seed']}'s NTM on a test sequence of 20 vectors "
+                  "(inputs and outputs above, write and read weightings over the 128 memory rows below):", "",
+                  f"![NTM memory access](../{data['picture']['path']})"]
+    return lines + [""]

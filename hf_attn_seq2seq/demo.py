@@ -73,13 +73,18 @@ class DemoModel:
     once (generation changes no shared state, so the web server's threads may call `translate` together)."""
 
     def __init__(self, name_or_path: str | Path, label: str | None = None):
-        from transformers import AutoModelForSeq2SeqLM, pipeline
+        from transformers import AutoConfig, AutoModelForSeq2SeqLM, pipeline
 
+        from .configuration_attn_seq2seq import AttnSeq2SeqConfig
         from .pipeline_attn_seq2seq import TASK_NAME
         from .tokenization import load_tokenizer
 
         self.name_or_path = str(name_or_path)
         self.label = label or _default_label(self.name_or_path)
+        model_type = AutoConfig.from_pretrained(self.name_or_path).model_type
+        if model_type != AttnSeq2SeqConfig.model_type:
+            raise ValueError(f"{self.name_or_path} holds a {model_type!r} model; the demo serves attn_seq2seq models "
+                             "(a copy-task model's memory picture is memory_access.png in its folder).")
         self.tokenizer = load_tokenizer(self.name_or_path)
         self.model = AutoModelForSeq2SeqLM.from_pretrained(self.name_or_path).eval()
         self.generator = pipeline(TASK_NAME, model=self.model, tokenizer=self.tokenizer)

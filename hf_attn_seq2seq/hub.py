@@ -179,6 +179,16 @@ def package_requirement() -> str:
     return f"hf_attn_seq2seq[demo]=={__version__}"
 
 
+def check_space_fits(folder: str | Path) -> None:
+    """The demo Space serves the attention seq2seq only; refuse a folder of another model (e.g. the NTM) before
+    anything is sent."""
+    config_path = Path(folder) / "config.json"
+    model_type = json.loads(config_path.read_text()).get("model_type") if config_path.is_file() else None
+    if model_type != "attn_seq2seq":
+        raise ValueError(f"--space: the demo serves attn_seq2seq models, and {folder} holds "
+                         f"{'a ' + repr(model_type) if model_type else 'no'} model. Push it without --space.")
+
+
 def space_contents(repo_id: str, space_id: str, requirement: str | None = None) -> list[tuple[str, bytes]]:
     """The files of a Gradio Space that serves the demo on the model `repo_id`: `app.py`, `requirements.txt` (the
     package pinned to this release, or `requirement`) and a README whose metadata declares the SDK and the model."""
@@ -213,5 +223,5 @@ def push_space(repo_id: str, space_id: str, token: str | None = None, private: b
     return _commit(space_id, contents, token, private, f"Demo of {repo_id}", repo_type="space", space_sdk="gradio")
 
 
-__all__ = ["UPLOAD_PATTERNS", "check_repo_id", "default_space_id", "generation_config_for", "package_requirement",
+__all__ = ["UPLOAD_PATTERNS", "check_repo_id", "check_space_fits", "default_space_id", "generation_config_for", "package_requirement",
            "push_folder", "push_space", "space_contents", "upload_contents", "upload_listing", "write_model_folder"]

@@ -20,7 +20,12 @@ from transformers.utils import ModelOutput
 from .configuration_ntm import LSTMBaselineConfig, NTMConfig
 
 
-SIMILARITY_EPSILON = 1e-8
+# The norms of the cosine similarity (equation 6) are read as at least this. Rows the write head has not touched keep
+# the constant initial memory (norm ~5e-6), and the similarity's gradient with respect to a row grows as 1/norm: with
+# a tiny floor, reading near such rows gave gradient spikes (norms of 10-80 against a typical 0.1) that undid a model
+# that had learned the copy task. Written rows (norm ~1) and keys are far above it, so their similarity is exact.
+COSINE_NORM_FLOOR = 1e-3
+SHARPEN_EPSILON = 1e-8  # keeps w ** gamma (equation 9) finite and its gradient defined at w = 0
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -31,9 +36,10 @@ SIMILARITY_EPSILON = 1e-8
 def content_weights(memory: torch.Tensor, key: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
     """Equations (5) and (6): `softmax_i(beta * K(key, memory_i))` with cosine similarity K.
 
-    `memory` `(batch, N, M)`, `key` `(batch, M)`, `strength` (beta >= 0) `(batch, 1)` -> `(batch, N)`.
+    `memory` `(batch, N, M)`, `key` `(batch, M)`, `strength` (beta >= 0) `(batch, 1)` -> `(batch, N)`. Norms below
+    `COSINE_NORM_FLOOR` count as that floor (a near-empty row is dissimilar to every key, with a bounded gradient).
     """
-    similarity = F.cosine_similarity(memory, key[:, None, :], dim=-1, eps=SIMILARITY_EPSILON)  # batch x N
+    similarity = F.cosine_similarity(memory, key[:, None, :], dim=-1, eps=COSINE_NORM_FLOOR)  # batch x N
     return torch.softmax(strength * similarity, dim=-1)
 
 
@@ -56,7 +62,7 @@ def circular_shift(weights: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 
 def sharpen(weights: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
     """Equation (9): `w(i)^gamma / sum_j w(j)^gamma`, with gamma >= 1 `(batch, 1)`, undoing the blur of the shift."""
-    powered = (weights + SIMILARITY_EPSILON) ** gamma
+    powered = (weights + SHARPEN_EPSILON) ** gamma
     return powered / powered.sum(dim=-1, keepdim=True)
 
 

@@ -253,3 +253,16 @@ def test_the_copy_task_has_training_lengths_and_longer_test_splits_from_separate
 def test_the_collator_names_what_is_wrong_with_its_rows(rows, message):
     with pytest.raises(ValueError, match=message):
         CopyTaskCollator()(rows)
+
+
+def test_content_addressing_near_empty_rows_has_a_bounded_gradient():
+    # Untouched rows keep the constant initial memory; their similarity's gradient must not blow up (it did, and
+    # the spikes undid a trained copy model).
+    memory = torch.full((1, 4, 20), 1e-6)
+    memory[0, 0] = torch.linspace(-1, 1, 20)  # one written row
+    memory.requires_grad_(True)
+    key = torch.linspace(1, -0.5, 20)[None]
+    weights = content_weights(memory, key, torch.tensor([[5.0]]))
+    (weights * torch.tensor([[0.3, -1.0, 2.0, 0.5]])).sum().backward()
+    assert torch.isfinite(memory.grad).all() and memory.grad.norm() < 1e4, memory.grad.norm()
+    torch.testing.assert_close(weights.sum(), torch.tensor(1.0))

@@ -135,3 +135,25 @@ def test_settings_that_do_not_fit_the_copy_task_are_refused(tmp_path, extra, mes
     with pytest.raises(SystemExit, match=message):
         main(["--output-dir", str(tmp_path / "run"), *extra])
     assert not (tmp_path / "run" / "model").exists()
+
+
+def test_the_push_sends_a_copy_model_folder_but_no_demo_space_for_it(tmp_path, capsys):
+    from training.push import main as push_main
+
+    train_copy(tmp_path, "ntm")
+    folder = tmp_path / "ntm" / "model"
+    assert push_main([str(folder), "--repo-id", "someone/ntm-copy", "--dry-run"]) == 0
+    listed = capsys.readouterr().out
+    for name in FOLDER_FILES | {"memory_access.png"}:
+        assert name in listed
+    assert "(usage snippet loads someone/ntm-copy)" in listed
+    assert push_main([str(folder), "--repo-id", "someone/ntm-copy", "--space", "--dry-run"]) == 2
+    assert "the demo serves attn_seq2seq models, and" in capsys.readouterr().err
+
+
+def test_the_demo_names_a_copy_model_it_does_not_serve(tmp_path):
+    from hf_attn_seq2seq.demo import DemoModel
+
+    train_copy(tmp_path, "lstm")
+    with pytest.raises(ValueError, match="holds a 'ntm_lstm_baseline' model; the demo serves attn_seq2seq models"):
+        DemoModel(tmp_path / "lstm" / "model")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from hf_attn_seq2seq.hub import (
     check_repo_id,
+    check_space_fits,
     default_space_id,
     push_folder,
     push_space,
@@ -50,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         space = space_contents(args.repo_id, space_id, args.package_requirement) if args.space else []
         if not Path(args.folder).is_dir():
             raise FileNotFoundError(f"{args.folder}: no such folder.")
+        if args.space:
+            check_space_fits(args.folder)
         files, left = upload_listing(args.folder)
         if not files:
             raise FileNotFoundError(f"{args.folder}: no model files to upload.")
