@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 TRAIN_ARGS ?=
 
-.PHONY: install train translation demo test test-floor test-all lint bench clean
+.PHONY: install train translation copy demo test test-floor test-all lint bench bench-ntm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ translation: install
 		--test-split test_2016_flickr --preset translation --output-dir outputs/mt-de-en $(TRAIN_ARGS)
 	$(BIN)/python -m training.train --task translation --dataset $(MULTI30K) --source-lang en --target-lang de \
 		--test-split test_2016_flickr --preset translation --output-dir outputs/mt-en-de $(TRAIN_ARGS)
+
+# The Neural Turing Machine and its LSTM baseline on the copy task: 15 minutes each, side by side on one thread each.
+copy: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m training.train --task copy --preset ntm --output-dir outputs/copy-ntm \
+		--max-train-minutes 15 --set max_steps=10000000 $(TRAIN_ARGS) & ntm=$$!; \
+	OMP_NUM_THREADS=1 $(BIN)/python -m training.train --task copy --preset lstm --output-dir outputs/copy-lstm \
+		--max-train-minutes 15 --set max_steps=10000000 --allow-unconverged $(TRAIN_ARGS); lstm=$$?; \
+	wait $$ntm && exit $$lstm
 
 # The interactive demo on saved folders or Hub ids (several, space-separated, add a Compare tab): http://127.0.0.1:7860
 MODEL ?= outputs/date-attention/model
@@ -69,6 +77,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+# RESULTS.md section 10: the NTM against the LSTM on the copy task, 3 seeds of 15 minutes each side by side (48 min).
+bench-ntm: install
+	$(BIN)/python -m benchmarks.ntm_copy --minutes 15 --seeds 0 1 2
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) outputs .pytest_cache

@@ -7,7 +7,8 @@ process on one CPU thread (the two share the 2 cores), for the same wall time. B
 copy task), with the same optimizer, batch size and schedule; each keeps its checkpoint with the fewest bit errors on
 the validation split (lengths 1-20). Then each is scored on test sequences of lengths 1-20 and on lengths 30, 40, 60
 and 80, which no training sequence reaches. Records NTM_COPY.json and RESULTS.md section 10, and copies the memory
-picture of the first converged NTM seed to docs/ntm_memory_access.png.
+picture of the first converged NTM seed to docs/ntm_memory_access.png, with what the picture shows measured: the row
+each head weights most at each step. `--report-only` rebuilds the record from the output folders of a finished run.
 """
 
 import argparse
@@ -19,7 +20,11 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+from transformers import AutoModel
+
 from benchmarks.report import NTM_COPY_PATH, rewrite_results
+from hf_attn_seq2seq.ntm_tasks import CopyTaskCollator, load_copy_task
 
 
 PRESETS = ("ntm", "lstm")
@@ -52,32 +57,81 @@ def run_pair(seed: int, minutes: float, root: Path) -> dict:
     return results
 
 
+def memory_access(folder: Path, seed: int, length: int = 20) -> dict:
+    """The row each head weights most at each step, on 32 test sequences of `length` vectors (the first `length` of
+    the seed's 30-vector test sequences, which no training run saw): does the write head move on by one row per input
+    step, and during the copy does the read head stay on the written rows and walk them in the same direction? (A
+    model may read a step ahead and carry the vector in its controller, so the read row is not compared with the
+    write row of the same index.)"""
+    model = AutoModel.from_pretrained(folder).eval()
+    sequences = [sequence[:length] for sequence in load_copy_task(1, seed=seed)["test_length_30"]["sequence"][:32]]
+    batch = CopyTaskCollator()([{"sequence": sequence} for sequence in sequences])
+    with torch.no_grad():
+        output = model(batch["inputs"], output_memory_access=True)
+    rows = model.config.memory_rows
+    written = output.write_weights[:, :length].argmax(-1)  # sequences x input steps
+    read = output.read_weights[:, length + 1 : 2 * length + 1].argmax(-1)  # sequences x copy steps
+    write_moves = (written[:, 1:] - written[:, :-1]) % rows
+    read_moves = (read[:, 1:] - read[:, :-1]) % rows
+    direction = write_moves.flatten().mode().values  # 1 (forward) or rows - 1 (back), for a model that learned
+    return {
+        "sequences": len(sequences),
+        "length": length,
+        "write_direction": "forward" if int(direction) == 1 else "back" if int(direction) == rows - 1 else "none",
+        "writes_one_row_per_step": float(torch.isin(write_moves, torch.tensor([1, rows - 1])).float().mean()),
+        "reads_on_written_rows": float((read[:, :, None] == written[:, None, :]).any(-1).float().mean()),
+        "reads_follow_write_direction": float((read_moves == direction).float().mean()),
+        "mean_peak_write_weight": float(output.write_weights[:, :length].max(-1).values.mean()),
+        "mean_peak_read_weight": float(output.read_weights[:, length + 1 : 2 * length + 1].max(-1).values.mean()),
+    }
+
+
+def read_pair(seed: int, root: Path) -> dict:
+    """Both presets' metrics.json from a finished run's folders."""
+    results = {}
+    for preset in PRESETS:
+        folder = root / f"{preset}-seed{seed}" / "model"
+        results[preset] = json.loads((folder / "metrics.json").read_text()) | {"folder": str(folder)}
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=15.0, help="training wall time of each model")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/ntm-copy"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: rebuild the record from the output folders of a finished run")
     args = parser.parse_args(argv)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    runs = {}
+    # Runs of the same length add their seeds to the record (a seed run again replaces its entry).
+    previous = json.loads(NTM_COPY_PATH.read_text()) if NTM_COPY_PATH.exists() else {}
+    if previous.get("minutes") != args.minutes:
+        previous = {}
+    seeds = dict(previous.get("seeds", {}))
     for seed in args.seeds:
-        runs[seed] = run_pair(seed, args.minutes, args.output_dir)
+        pair = read_pair(seed, args.output_dir) if args.report_only else run_pair(seed, args.minutes, args.output_dir)
+        seeds[str(seed)] = {preset: summary(result) for preset, result in pair.items()}
         print(f"seed {seed}: " + ", ".join(
-            f"{preset} {runs[seed][preset]['test']['test']['bit_errors_per_sequence']:.2f} bit errors (1-20)"
+            f"{preset} {pair[preset]['test']['test']['bit_errors_per_sequence']:.2f} bit errors (1-20)"
             for preset in PRESETS), flush=True)
+    seeds = dict(sorted(seeds.items(), key=lambda item: int(item[0])))
+    commands = previous.get("commands") or ([previous["command"]] if "command" in previous else [])
     record = {
-        "command": "python -m benchmarks.ntm_copy " + " ".join(sys.argv[1:] if argv is None else argv),
+        "commands": commands + ["python -m benchmarks.ntm_copy " + " ".join(sys.argv[1:] if argv is None else argv)],
         "minutes": args.minutes,
-        "wall_seconds": round(time.perf_counter() - started),
-        "seeds": {str(seed): {preset: summary(result) for preset, result in pair.items()}
-                  for seed, pair in runs.items()},
+        "wall_seconds": previous.get("wall_seconds", 0) + round(time.perf_counter() - started),
+        "seeds": seeds,
     }
-    converged = [seed for seed, pair in runs.items() if "did_not_converge" not in pair["ntm"]]
+    ntm_folders = {seed: args.output_dir / f"ntm-seed{seed}" / "model" for seed in seeds}
+    converged = [seed for seed, pair in seeds.items() if pair["ntm"]["converged"]]
     if converged:
         PICTURE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(runs[converged[0]]["ntm"]["folder"]) / "memory_access.png", PICTURE_PATH)
+        shutil.copyfile(ntm_folders[converged[0]] / "memory_access.png", PICTURE_PATH)
         record["picture"] = {"path": str(PICTURE_PATH), "seed": converged[0]}
+    record["memory_access"] = {seed: memory_access(folder, int(seed)) for seed, folder in ntm_folders.items()
+                               if folder.is_dir()}
     NTM_COPY_PATH.write_text(json.dumps(record, indent=1) + "\n")
     rewrite_results()
     return record
@@ -85,10 +139,12 @@ def main(argv: list[str] | None = None) -> dict:
 
 def summary(metrics: dict) -> dict:
     """What the report needs from one run's metrics.json."""
-    return {key: metrics[key] for key in ("parameters", "train_seconds", "train_steps", "best_checkpoint_step",
+    kept = {key: metrics[key] for key in ("parameters", "train_seconds", "train_steps", "best_checkpoint_step",
                                           "validation_bit_errors_per_sequence",
-                                          "seconds_to_validation_below_threshold", "test")} | {
-        "converged": "did_not_converge" not in metrics}
+                                          "seconds_to_validation_below_threshold", "test")}
+    # the last evaluation during training: how far the run had drifted from its kept checkpoint when time ran out
+    kept["last_validation_bit_errors_per_sequence"] = metrics["evaluations"][-1]["eval_bit_errors_per_sequence"]
+    return kept | {"converged": "did_not_converge" not in metrics}
 
 
 if __name__ == "__main__":

@@ -348,7 +348,8 @@ def ntm_copy_section(data: dict) -> list[str]:
     first = next(iter(seeds.values()))
     converged = [seed for seed, pair in seeds.items() if pair["ntm"]["converged"]]
     lines = ["## 10. Neural Turing Machine against an LSTM on the copy task", "",
-             f"Command: `{data['command']}`. For each seed the two models train side by side, each a process on one "
+             "Commands: " + "; ".join(f"`{command}`" for command in data.get("commands", [data.get("command")]))
+             + ". For each seed the two models train side by side, each a process on one "
              f"CPU thread of the 2 cores, for the same wall time ({data['minutes']:g} minutes, evaluations "
              f"included), on the same data (the seed's copy task: sequences of 1-20 random 8-bit vectors), with "
              f"the same optimizer (Adam 3e-3, batches of 16, gradients clipped at 10). Each keeps its checkpoint "
@@ -357,15 +358,19 @@ def ntm_copy_section(data: dict) -> list[str]:
              f"{first['lstm']['parameters']:,} (`--preset lstm`, one layer of 120).", "",
              f"**{len(converged)} of {len(seeds)} NTM seeds converge** (below 0.1 bit errors per sequence on "
              f"validation).", "",
-             "| seed | model | steps in the time | kept checkpoint | validation bit errors | first below 0.1 on "
-             "validation |", "|---|---|---|---|---|---|"]
+             "Training is not smooth: a model that has learned the task can lose it within a few hundred steps "
+             "(the loss jumps back to chance) and may or may not find it again, which is why the checkpoint kept is "
+             "the best on validation, not the last; the table gives both.", "",
+             "| seed | model | steps in the time | kept checkpoint | its validation bit errors | first below 0.1 on "
+             "validation | validation at the last step |", "|---|---|---|---|---|---|---|"]
     for seed, pair in seeds.items():
         for name, label in (("ntm", "NTM"), ("lstm", "LSTM")):
             run = pair[name]
             below = run["seconds_to_validation_below_threshold"]
             lines.append(f"| {seed} | {label} | {run['train_steps']:,} | {run['best_checkpoint_step']:,} | "
                          f"{run['validation_bit_errors_per_sequence']:.2f} | "
-                         + (f"{below / 60:.1f} min |" if below is not None else "not reached |"))
+                         + (f"{below / 60:.1f} min | " if below is not None else "not reached | ")
+                         + f"{run['last_validation_bit_errors_per_sequence']:.2f} |")
     splits = list(first["ntm"]["test"])
     lines += ["", "Bit errors per sequence on the test splits (lower is better), mean over the seeds and, in "
               "brackets, each seed; lengths above 20 never occur in training:", "",
@@ -382,6 +387,19 @@ def ntm_copy_section(data: dict) -> list[str]:
         means = [sum(pair[name]["test"][split]["sequences_copied"] for pair in seeds.values()) / len(seeds)
                  for name in ("ntm", "lstm")]
         lines.append(f"| {copy_lengths(split)} | {means[0]:.1f} | {means[1]:.1f} |")
+    if "memory_access" in data:
+        lines += ["", "What each NTM's heads do, measured on 32 test sequences of 20 vectors: the direction the write "
+                  "head's peak row takes, the share of input steps at which it moves on by exactly one row, the "
+                  "share of copy steps at which the read head's peak is one of the written rows, the share of copy "
+                  "steps at which it moves on in the write head's direction, and the mean peak weights (1 = one row "
+                  "only):", "",
+                  "| seed | write direction | writes one row per step | reads on written rows | reads walk the same "
+                  "way | peak write weight | peak read weight |", "|---|---|---|---|---|---|---|"]
+        for seed, access in data["memory_access"].items():
+            lines.append(f"| {seed} | {access['write_direction']} | {100 * access['writes_one_row_per_step']:.1f}% | "
+                         f"{100 * access['reads_on_written_rows']:.1f}% | "
+                         f"{100 * access['reads_follow_write_direction']:.1f}% | "
+                         f"{access['mean_peak_write_weight']:.3f} | {access['mean_peak_read_weight']:.3f} |")
     if "picture" in data:
         lines += ["", f"The memory access of seed {data['picture']['seed']}'s NTM on a test sequence of 20 vectors "
                   "(inputs and outputs above, write and read weightings over the 128 memory rows below):", "",
