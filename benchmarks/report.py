@@ -1,7 +1,7 @@
 """benchmarks/RESULTS.md, rendered from what the benchmarks recorded: RESULTS.json (`benchmarks.run`),
-TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`), DEMO.json (`benchmarks.demo`)
-ONNX.json (`benchmarks.onnx_runtime`) and NTM_COPY.json (`benchmarks.ntm_copy`). Every benchmark writes its JSON and calls `write_results`; this module
-imports none of them."""
+TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`), DEMO.json (`benchmarks.demo`),
+ONNX.json (`benchmarks.onnx_runtime`) and NTM_COPY.json (`benchmarks.ntm_copy`). Every benchmark writes its JSON and
+calls `write_results`; this module imports none of them."""
 
 import json
 import platform

@@ -223,5 +223,6 @@ def push_space(repo_id: str, space_id: str, token: str | None = None, private: b
     return _commit(space_id, contents, token, private, f"Demo of {repo_id}", repo_type="space", space_sdk="gradio")
 
 
-__all__ = ["UPLOAD_PATTERNS", "check_repo_id", "check_space_fits", "default_space_id", "generation_config_for", "package_requirement",
-           "push_folder", "push_space", "space_contents", "upload_contents", "upload_listing", "write_model_folder"]
+__all__ = ["UPLOAD_PATTERNS", "check_repo_id", "check_space_fits", "default_space_id", "generation_config_for",
+           "package_requirement", "push_folder", "push_space", "space_contents", "upload_contents", "upload_listing",
+           "write_model_folder"]

@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 import torch
+import yaml
+from huggingface_hub.repocard_data import model_index_to_eval_results
 from transformers import AutoModel
 
 from hf_attn_seq2seq import LSTMBaselineModel, NTMModel
@@ -48,6 +50,11 @@ def test_the_ntm_preset_trains_and_writes_a_hub_ready_folder_with_its_memory_pic
     assert json.loads((folder / "metrics.json").read_text())["test"] == metrics["test"]
     card = (folder / "README.md").read_text()
     assert "![memory access](memory_access.png)" in card and "| 80 |" in card and "Warning" in card
+    metadata = yaml.safe_load(card.split("---")[1])
+    _, results = model_index_to_eval_results(metadata["model-index"])
+    assert {(r.dataset_split, r.metric_type): r.metric_value for r in results} == {
+        (split, name): round(score[name], 4) for split, score in metrics["test"].items() for name in score}
+    assert metadata["datasets"] == ["copy"] and "custom_code" in metadata["tags"]
     printed = capsys.readouterr().out
     assert re.search(r"test_length_80:\s+[\d.]+", printed)
     loaded = AutoModel.from_pretrained(folder)

@@ -510,7 +510,8 @@ class TrainingTimeLimit(TrainerCallback):
 
     def on_evaluate(self, args, state, control, metrics=None, **kwargs):
         if self.training:
-            self.evaluations.append({"step": state.global_step, "seconds": round(self.elapsed(), 1), **(metrics or {})})
+            self.evaluations.append({"step": state.global_step, "seconds": round(self.elapsed(), 1),
+                                     **(metrics or {})})
 
 
 def evaluate(state: Run) -> tuple[dict, str | None]:

@@ -21,7 +21,8 @@ def load_preset(name: str) -> dict:
     if not path.exists():
         raise ValueError(f"Unknown preset {name!r}; expected one of {', '.join(available_presets())}.")
     preset = json.loads(path.read_text())
-    return {"model_type": preset.get("model_type", DEFAULT_MODEL_TYPE), "model": dict(preset.get("model", {})), "training": dict(preset.get("training", {})),
+    return {"model_type": preset.get("model_type", DEFAULT_MODEL_TYPE), "model": dict(preset.get("model", {})),
+            "training": dict(preset.get("training", {})),
             "generation": dict(preset.get("generation", {})), "convergence": dict(preset.get("convergence", {}))}
 
 
