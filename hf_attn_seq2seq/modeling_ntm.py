@@ -130,12 +130,18 @@ class NTMOutput(ModelOutput):
     memory: torch.FloatTensor | None = None
 
 
-class NTMPreTrainedModel(PreTrainedModel):
-    config_class = NTMConfig
-    base_model_prefix = "ntm"
+class BitSequencePreTrainedModel(PreTrainedModel):
+    """What the NTM and its LSTM baseline share as transformers models: bit-vector `inputs` in, a loss Trainer uses
+    as it is."""
+
     main_input_name = "inputs"
     supports_gradient_checkpointing = False
     accepts_loss_kwargs = False  # the loss is a mean over scored bits; Trainer scales it for gradient accumulation
+
+
+class NTMPreTrainedModel(BitSequencePreTrainedModel):
+    config_class = NTMConfig
+    base_model_prefix = "ntm"
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, NTMModel):
@@ -240,12 +246,9 @@ class LSTMBaselineOutput(ModelOutput):
     logits: torch.FloatTensor | None = None
 
 
-class LSTMBaselinePreTrainedModel(PreTrainedModel):
+class LSTMBaselinePreTrainedModel(BitSequencePreTrainedModel):
     config_class = LSTMBaselineConfig
     base_model_prefix = "lstm_baseline"
-    main_input_name = "inputs"
-    supports_gradient_checkpointing = False
-    accepts_loss_kwargs = False  # the loss is a mean over scored bits; Trainer scales it for gradient accumulation
 
 
 class LSTMBaselineModel(LSTMBaselinePreTrainedModel):

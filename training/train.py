@@ -467,14 +467,19 @@ def train(state: Run) -> None:
     )
     logger.info("%s on %s: %s parameters, %d training examples", args.preset, args.task, f"{parameter_count(model):,}",
                 len(state.tokenized["train"]))
+    train_or_resume(state.trainer, args.resume, checkpoint_dir)
+    state.train_seconds = time.perf_counter() - state.started
+
+
+def train_or_resume(trainer, resume: bool, checkpoint_dir: Path) -> None:
+    """`trainer.train()`, from the last complete checkpoint in `checkpoint_dir` with --resume."""
     resume_from = None
-    if args.resume:
+    if resume:
         resume_from = last_complete_checkpoint(checkpoint_dir)
         if resume_from is None:
             raise SystemExit(f"--resume: no complete checkpoint in {checkpoint_dir}.")
         logger.info("resuming from %s", resume_from)
-    state.trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    state.train_seconds = time.perf_counter() - state.started
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
 
 
 def parameter_count(model) -> int:
@@ -612,6 +617,11 @@ def report(state: Run, metrics: dict, unconverged: str | None) -> None:
         print(f"  {source!r:>34} -> {prediction}")
     total_seconds = time.perf_counter() - state.started
     print(f"saved {state.model_dir} (heatmap: {state.model_dir / 'attention_0.png'}) in {total_seconds:.0f} s total")
+    warn_if_unconverged(args, unconverged)
+
+
+def warn_if_unconverged(args, unconverged: str | None) -> None:
+    """A run that did not learn its task says so in a banner and exits with status 3 (0 with --allow-unconverged)."""
     if unconverged:
         banner = "!" * 80
         message = f"{banner}\nWARNING: {args.preset} on {args.task} {unconverged}\n{banner}"

@@ -27,8 +27,7 @@ from hf_attn_seq2seq.ntm_tasks import COPY_TRAIN_LENGTHS, CopyTaskCollator
 from hf_attn_seq2seq.presets import convergence_threshold
 from hf_attn_seq2seq.visualization import plot_memory_access, plot_training_curve
 from model_cards.generate import render_memory_model_card
-from training.runs import last_complete_checkpoint
-from training.train import MODEL_CONFIGS, NotConvergedError, TrainingTimeLimit, parameter_count
+from training.train import MODEL_CONFIGS, TrainingTimeLimit, parameter_count, train_or_resume, warn_if_unconverged
 
 
 logger = logging.getLogger("training.train_ntm")
@@ -115,13 +114,7 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
     )
     logger.info("%s on %s: %s parameters, %d training sequences", args.preset, args.task,
                 f"{parameter_count(model):,}", len(data["train"]))
-    resume_from = None
-    if args.resume:
-        resume_from = last_complete_checkpoint(checkpoint_dir)
-        if resume_from is None:
-            raise SystemExit(f"--resume: no complete checkpoint in {checkpoint_dir}.")
-        logger.info("resuming from %s", resume_from)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    train_or_resume(trainer, args.resume, checkpoint_dir)
     train_seconds = clock.elapsed()
 
     # the model now is the best checkpoint: its validation score decides whether the run learned the task
@@ -205,12 +198,7 @@ def report(args, metrics: dict, model_dir: Path, started: float, unconverged: st
     for split, score in metrics["test"].items():
         print(f"  {split:>16}: {score[METRIC]:8.2f}  ({score['sequences_copied']:.1f}%)")
     print(f"saved {model_dir} in {time.perf_counter() - started:.0f} s total")
-    if unconverged:
-        banner = "!" * 80
-        message = f"{banner}\nWARNING: {args.preset} on {args.task} {unconverged}\n{banner}"
-        if not args.allow_unconverged:
-            raise NotConvergedError(message + "\n(exit status 3; pass --allow-unconverged to exit 0)")
-        print(message)
+    warn_if_unconverged(args, unconverged)
 
 
 __all__ = ["bit_error_metrics", "run_memory_task"]
