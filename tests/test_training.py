@@ -225,3 +225,12 @@ def test_overlong_sources_get_an_error_naming_the_flag(tmp_path):
                                          r"\(max_source_length=512\)\. Pass --max-source-length 512"):
         main(["--task", "translation", "--dataset", str(corpus), "--source-lang", "de", "--target-lang", "en",
               "--vocab-size", "200", "--output-dir", str(tmp_path / "run"), *TINY])
+
+
+def test_the_time_limit_also_stops_a_text_task_and_scores_the_model_it_stopped_with(tmp_path):
+    metrics = run(tmp_path, "limited", "--set", "num_train_epochs=1000", "--max-train-minutes", "0.02")
+    log = json.loads((tmp_path / "limited" / "model" / "training_log.json").read_text())
+    last_step = max(entry["step"] for entry in log)
+    assert 0 < last_step < 1000 * 4  # 400 examples, batches of 32: 10 steps an epoch, far from 1000 epochs
+    assert metrics["train_seconds"] < 60
+    assert any("eval_exact_match" in entry and entry["step"] == last_step for entry in log)
