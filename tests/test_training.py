@@ -128,8 +128,10 @@ def test_init_from_starts_at_the_saved_model_and_improves(tmp_path):
 def test_each_toy_task_defaults_to_its_own_preset_which_states_its_threshold():
     for task, preset in train_module.TASK_PRESETS.items():
         assert train_module.parse_args(["--task", task, "--output-dir", "x"]).preset == preset
-        if task != "translation":
-            threshold = train_module.convergence_threshold(task)
+        threshold = train_module.convergence_threshold(task)
+        if task == "copy":  # an error count: at most this many wrong bits per sequence
+            assert threshold["metric"] == "bit_errors_per_sequence" and 0 < threshold["maximum"] < 1
+        elif task != "translation":
             assert threshold["metric"] == "exact_match" and 90 <= threshold["minimum"] <= 100 and threshold["hint"]
     assert train_module.parse_args(["--task", "addition", "--preset", "peeky", "--output-dir", "x"]).preset == "peeky"
     assert train_module.load_preset("addition")["model"]["reverse_source"] is True
