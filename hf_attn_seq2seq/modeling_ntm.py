@@ -86,12 +86,12 @@ class NTMHead(nn.Module):
 
     def __init__(self, config: NTMConfig, writes: bool):
         super().__init__()
-        self.memory_width = config.memory_width
-        self.shifts = 2 * config.shift_range + 1
         self.writes = writes
-        sizes = [config.memory_width, 1, 1, self.shifts, 1] + ([config.memory_width] * 2 if writes else [])
-        self.sizes = sizes
-        self.parameters_layer = nn.Linear(config.controller_size, sum(sizes))
+        # key, strength, gate, shift weights (2R + 1), gamma; erase and add for a write head
+        self.sizes = [config.memory_width, 1, 1, 2 * config.shift_range + 1, 1]
+        if writes:
+            self.sizes += [config.memory_width, config.memory_width]
+        self.parameters_layer = nn.Linear(config.controller_size, sum(self.sizes))
 
     def forward(self, state: torch.Tensor, memory: torch.Tensor, previous: torch.Tensor):
         """Returns the new weighting `(batch, N)` and, for a write head, the erase and add vectors."""

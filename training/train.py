@@ -239,14 +239,25 @@ def load_data(args):
         data = load_translation(args.dataset, args.source_lang, args.target_lang, **kwargs)
     else:
         data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
-    if args.max_train_examples is not None:
-        data["train"] = data["train"].select(range(min(args.max_train_examples, len(data["train"]))))
+    limit_training_examples(data, args.max_train_examples)
     test_split = args.test_split or "test"
     if test_split not in data:
         raise SystemExit(f"No split {test_split!r} to test on; splits: {sorted(data)}. Pass --test-split.")
     if "validation" not in data:
         raise SystemExit(f"No validation split; splits: {sorted(data)}.")
     return data, test_split
+
+
+def limit_training_examples(data, max_train_examples: int | None) -> None:
+    """Keep only the first `max_train_examples` of `data["train"]` (all of them when None)."""
+    if max_train_examples is not None:
+        data["train"] = data["train"].select(range(min(max_train_examples, len(data["train"]))))
+
+
+def without_accelerator() -> bool:
+    """Trainer's `use_cpu`: without an accelerator, torchrun processes join one DDP group (gloo) only with
+    use_cpu=True; otherwise each would silently train alone."""
+    return not (torch.cuda.is_available() or torch.backends.mps.is_available())
 
 
 def build_tokenizer(args, data, tokenizer_dir: Path):
@@ -316,9 +327,7 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path, num_train_examp
         seed=args.seed,
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
-        # Without an accelerator, torchrun processes join one DDP group (gloo) only with use_cpu=True; otherwise each
-        # would silently train alone.
-        use_cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
+        use_cpu=without_accelerator(),
     )
     if args.init_from:
         values["eval_on_start"] = True  # the first evaluation scores the loaded model before any update

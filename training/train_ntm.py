@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, Trainer, TrainingArguments, set_seed
+from transformers import AutoModel, Trainer, TrainingArguments
 
 from hf_attn_seq2seq import LSTMBaselineModel, NTMModel
 from hf_attn_seq2seq.data import load_task
@@ -27,7 +27,15 @@ from hf_attn_seq2seq.ntm_tasks import COPY_TRAIN_LENGTHS, CopyTaskCollator
 from hf_attn_seq2seq.presets import convergence_threshold
 from hf_attn_seq2seq.visualization import plot_memory_access, plot_training_curve
 from model_cards.generate import render_memory_model_card
-from training.train import MODEL_CONFIGS, TrainingTimeLimit, parameter_count, train_or_resume, warn_if_unconverged
+from training.train import (
+    MODEL_CONFIGS,
+    TrainingTimeLimit,
+    limit_training_examples,
+    parameter_count,
+    train_or_resume,
+    warn_if_unconverged,
+    without_accelerator,
+)
 
 
 logger = logging.getLogger("training.train_ntm")
@@ -84,7 +92,7 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArgu
         seed=args.seed,
         remove_unused_columns=False,  # the collator builds the model's inputs from the `sequence` column
         dataloader_num_workers=0,
-        use_cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
+        use_cpu=without_accelerator(),
     )
     values.update(preset["training"])
     values.setdefault("save_steps", values["eval_steps"])  # a checkpoint at every evaluation, to keep the best
@@ -95,11 +103,9 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArgu
 
 
 def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
-    """Train, evaluate and export into the output folder `training.train.main` has checked and locked."""
-    set_seed(args.seed)
+    """Train, evaluate and export into the output folder `training.train.main` has checked, locked and seeded."""
     data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
-    if args.max_train_examples is not None:
-        data["train"] = data["train"].select(range(min(args.max_train_examples, len(data["train"]))))
+    limit_training_examples(data, args.max_train_examples)
     model = build_model(args, preset)
     checkpoint_dir = args.output_dir / "checkpoints"
     clock = TrainingTimeLimit(args.max_train_minutes)
