@@ -222,12 +222,50 @@ def _export(module: nn.Module, args: tuple, input_names: list[str], output_names
     program.save(str(path))
 
 
-def export_onnx(model, tokenizer=None, folder: str | Path = "onnx", int8: bool = True) -> Path:
+# What an export written before `onnx_export.json` listed its files may hold.
+_EARLIER_EXPORT_FILES = frozenset({ENCODER_FILE, DECODER_FILE, ENCODER_FILE.replace(".onnx", f"{INT8_SUFFIX}.onnx"),
+                                   DECODER_FILE.replace(".onnx", f"{INT8_SUFFIX}.onnx"), EXPORT_CONFIG_FILE,
+                                   "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                                   "special_tokens_map.json", "added_tokens.json", "chat_template.jinja"})
+
+
+def files_not_from_an_export(folder: Path) -> list[str]:
+    """The entries of an existing `folder` that no earlier `export_onnx` wrote there: all of them when the folder
+    holds no `onnx_export.json`, else those its list of files does not name. Empty for an empty folder."""
+    entries = sorted(path.name for path in folder.iterdir())
+    if not entries:
+        return []
+    try:
+        record = json.loads((folder / EXPORT_CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return entries
+    written = record.get("files") if isinstance(record, dict) else None
+    ours = set(written) if isinstance(written, list) else _EARLIER_EXPORT_FILES
+    return [name for name in entries if name not in ours or not (folder / name).is_file()
+            or (folder / name).is_symlink()]
+
+
+def export_onnx(model, tokenizer=None, folder: str | Path = "onnx", int8: bool = True,
+                overwrite: bool = False) -> Path:
     """Write `encoder.onnx` and `decoder_step.onnx` (and with `int8` their dynamically quantized twins
     `encoder_int8.onnx`, `decoder_step_int8.onnx`) into `folder`, with the config, generation config and tokenizer,
-    so that `OnnxAttnSeq2Seq.from_pretrained(folder)` needs nothing else. The folder is replaced atomically."""
+    so that `OnnxAttnSeq2Seq.from_pretrained(folder)` needs nothing else.
+
+    `folder` may be new, empty, or an earlier export (every file in it listed by its `onnx_export.json`): it is then
+    replaced whole and atomically. A folder holding anything else is refused (`FileExistsError`), unless `overwrite`:
+    the export's files then replace those of the same names one by one, and every other file stays.
+    """
     from .onnx_runtime import check_onnx_available
 
+    folder = Path(folder)
+    foreign = files_not_from_an_export(folder) if folder.is_dir() else []
+    if foreign and not overwrite:
+        listed = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise FileExistsError(
+            f"{folder} holds files that no ONNX export wrote ({listed}): refusing to replace it. Export into a new "
+            "or empty folder, or pass overwrite=True (--overwrite) to write the export's files into it, leaving the "
+            "others."
+        )
     check_onnx_available()
     model = copy.deepcopy(model).float().eval()
     model.model.encoder.traced_lstm = _lstm_layer_for_export
@@ -271,14 +309,15 @@ def export_onnx(model, tokenizer=None, folder: str | Path = "onnx", int8: bool =
         model.generation_config.save_pretrained(staging)
         if tokenizer is not None:
             tokenizer.save_pretrained(staging)
+        files = sorted([path.name for path in staging.iterdir()] + [EXPORT_CONFIG_FILE])
         (staging / EXPORT_CONFIG_FILE).write_text(json.dumps({
             "encoder": {"inputs": ["input_ids", "attention_mask"], "outputs": encoder.output_names()},
             "decoder_step": {"inputs": step_names, "outputs": step.output_names()},
-            "int8": int8, "opset": OPSET, "torch_version": torch.__version__,
+            "int8": int8, "opset": OPSET, "torch_version": torch.__version__, "files": files,
         }, indent=2) + "\n")
 
-    folder = Path(folder)
-    write_staged(folder, write, whole_folder=True)
+    # into a folder of the user's, file by file and nothing else touched; the export's own folder, whole
+    write_staged(folder, write, whole_folder=not foreign, last=EXPORT_CONFIG_FILE, stale=())
     return folder
 
 

@@ -54,6 +54,8 @@ def _is_tracing() -> bool:
 def _check_token_ids(token_ids: torch.Tensor, vocab_size: int, name: str) -> None:
     if _is_tracing():
         return
+    if token_ids.is_floating_point() or token_ids.is_complex() or token_ids.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integer token ids (torch.long), got dtype {token_ids.dtype}.")
     if token_ids.dim() != 2:
         raise ValueError(f"{name} must have shape (batch_size, sequence_length), got {tuple(token_ids.shape)}.")
     if token_ids.shape[0] == 0 or token_ids.shape[1] == 0:
@@ -251,16 +253,41 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(error, os.strerror(error), str(second))
 
 
-def write_staged(target, write, whole_folder: bool):
-    """The package's one way to save atomically: `write(staging)` fills a new folder beside `target`, which then
-    replaces what `target` held; returns what `write` returned.
+def _process_umask() -> int:
+    """The process's file-creation mask, read without changing it (`os.umask` can only be read by setting it, which
+    other threads would see)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
-    - `whole_folder=False` (`save_pretrained`): each written file moves into `target` with one rename, `config.json`
-      last (it marks a complete save); other files in `target` stay, except weights of an earlier, differently
-      sharded save. An interruption leaves every file old or new, never truncated.
-    - `whole_folder=True` (the training CLI's export): the staging folder takes `target`'s place in one exchange
-      (two renames where the system cannot swap folders), so a kill at any moment leaves the old or the new complete
-      folder.
+
+def _give_usual_permissions(staging: Path) -> None:
+    """Temporary folders and files are created private (0700, 0600); what the save leaves behind gets the modes any
+    other file of the user gets (0755 and 0644 under the usual umask 022)."""
+    umask = _process_umask()
+    for path in [staging, *staging.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
+def write_staged(target, write, whole_folder: bool, last: str = "config.json",
+                 stale: tuple[str, ...] = ("model*.safetensors*",)):
+    """The package's one way to save atomically: `write(staging)` fills a new folder beside `target`, which then
+    replaces what `target` held; returns what `write` returned. Files and folders get the usual permissions (the
+    umask's), not the temporary folder's private ones.
+
+    - `whole_folder=False` (`save_pretrained`, an export into a folder it does not own): each written file moves into
+      `target` with one rename, `last` last (it marks a complete save); other files in `target` stay, except those
+      matching `stale` (weights of an earlier, differently sharded save) that this save did not write. An
+      interruption leaves every file old or new, never truncated.
+    - `whole_folder=True` (the training CLI's export, an ONNX export over an earlier one): the staging folder takes
+      `target`'s place in one exchange (two renames where the system cannot swap folders), so a kill at any moment
+      leaves the old or the new complete folder. The caller checks that `target` holds nothing it may not delete.
     """
     target = Path(target)
     if target.exists() and not target.is_dir():
@@ -268,14 +295,22 @@ def write_staged(target, write, whole_folder: bool):
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
     try:
-        result = write(staging)
+        try:
+            result = write(staging)
+        except (OSError, SafetensorError) as error:
+            if getattr(error, "errno", None) == errno.ENOSPC or "os error 28" in str(error):
+                raise OSError(errno.ENOSPC, f"No space left on the device to save {target}; nothing there was "
+                              "replaced. Free some space and save again.") from None
+            raise
+        _give_usual_permissions(staging)
         if not whole_folder:
             target.mkdir(exist_ok=True)
             written = {path.name for path in staging.iterdir()}
-            for stale in target.glob("model*.safetensors*"):
-                if stale.name not in written:
-                    stale.unlink()
-            for name in sorted(written, key=lambda n: n == "config.json"):
+            for pattern in stale:
+                for old in target.glob(pattern):
+                    if old.name not in written:
+                        old.unlink()
+            for name in sorted(written, key=lambda n: n == last):
                 os.replace(staging / name, target / name)
         elif not target.exists():
             os.replace(staging, target)
@@ -324,6 +359,52 @@ class AttnSeq2SeqEncoderOutput(ModelOutput):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+# The generation head's own layers, which the bare model's save lacks and a load of the bare model leaves out.
+_HEAD_PREFIXES = ("lm_head.", "output_projection.")
+
+
+def _bad_settings(settings_file: Path) -> str:
+    """`"name='value', ...: "` for the settings in a generation config file that fail validation on their own, to
+    name them in the error."""
+    import json
+
+    try:
+        saved = json.loads(settings_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return ""
+    bad = []
+    for key, value in saved.items() if isinstance(saved, dict) else ():
+        try:
+            GenerationConfig(**{key: value}).validate()
+        except Exception:  # any failure of the setting alone names it
+            bad.append(f"{key}={value!r}")
+    return f"{', '.join(bad)}: " if bad else ""
+
+
+def _check_loading_report(source, model, report: dict) -> None:
+    """Raise when the saved weights do not fit the architecture the config describes (another model's weights, or a
+    config edited after the save). Between the bare model and the generation head (a folder saved from one class,
+    loaded into the other, as `AutoModel` does) only the shared layers must fit."""
+    config = model.config
+    other_class = bool(config.architectures) and type(model).__name__ not in config.architectures
+    problems = []
+    for key, what in (("missing_keys", "missing"), ("unexpected_keys", "unexpected"), ("mismatched_keys", "of "
+                                                                                      "another shape")):
+        names = sorted(str(item[0] if isinstance(item, (tuple, list)) else item) for item in report.get(key) or ())
+        if other_class and key != "mismatched_keys":
+            names = [name for name in names if not name.startswith(_HEAD_PREFIXES)]
+        if names:
+            shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+            problems.append(f"{len(names)} {what} ({shown})")
+    if problems:
+        raise ValueError(
+            f"The weights in {source} do not fit its config (model_type {config.model_type!r}, attention "
+            f"{getattr(config, 'attention', None)!r}): {'; '.join(problems)}. Loading would leave those layers "
+            "random. Use the config.json saved with these weights, or pass output_loading_info=True to load anyway "
+            "and inspect the report."
+        )
+
+
 class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
     config_class = AttnSeq2SeqConfig
     config: AttnSeq2SeqConfig
@@ -339,14 +420,27 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, refusing weights that do not fit the config: a missing, unexpected or
+        differently shaped tensor is a `ValueError` naming it, where transformers would initialise it at random and
+        only log a report. A caller who passes `output_loading_info=True` gets the report instead and decides."""
+        wants_report = kwargs.get("output_loading_info", False)
+        kwargs["output_loading_info"] = True
+        settings_file = Path(str(pretrained_model_name_or_path)) / "generation_config.json"
         try:
-            loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+            if settings_file.is_file():
+                GenerationConfig.from_pretrained(settings_file.parent)  # its own errors name no file
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{settings_file} holds a setting generate cannot use ({_bad_settings(settings_file)}"
+                             f"{error}). Fix or remove the file.") from None
+        try:
+            model, report = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         except SafetensorError as error:
             raise ValueError(
                 f"The weights in {pretrained_model_name_or_path} cannot be read: model.safetensors is truncated or "
                 f"corrupt ({error}). Save or download the model again."
             ) from error
-        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        if not wants_report:
+            _check_loading_report(pretrained_model_name_or_path, model, report)
         for name, parameter in model.named_parameters():
             if parameter.device.type != "meta" and not torch.isfinite(parameter).all():
                 raise ValueError(
@@ -359,7 +453,7 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
             for parameter in model.parameters():
                 if parameter.device.type != "meta":
                     parameter.data = parameter.data.clone()
-        return loaded
+        return (model, report) if wants_report else model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """`PreTrainedModel.save_pretrained`, made atomic per file.
@@ -1116,6 +1210,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         criteria, streamer or dict output; see `_plain_greedy_settings`) returns the same ids as transformers' loop
         without its per-token overhead; every other call goes to `GenerationMixin.generate` unchanged.
         """
+        self._check_generation_length(generation_config, kwargs)
         extras = (logits_processor, stopping_criteria, prefix_allowed_tokens_fn, synced_gpus, assistant_model,
                   streamer, negative_prompt_ids, negative_prompt_attention_mask, custom_generate)
         settings = None
@@ -1128,6 +1223,28 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
                 custom_generate, **kwargs,
             )
         return self._greedy_search(**settings)
+
+    def _check_generation_length(self, generation_config: GenerationConfig | None, kwargs: dict) -> None:
+        """Refuse (before any work) a length budget above `config.max_generation_tokens`, unless the call passes
+        `allow_long_generation=True` (taken out of `kwargs`)."""
+        if kwargs.pop("allow_long_generation", False):
+            return
+        settings = generation_config if generation_config is not None else self.generation_config
+        max_new_tokens = kwargs.get("max_new_tokens", settings.max_new_tokens)
+        max_length = kwargs.get("max_length", settings.max_length)
+        if max_new_tokens is not None:
+            name, budget = "max_new_tokens", max_new_tokens
+        elif max_length is not None:
+            name, budget = "max_length", max_length - 1  # the decoder start token counts in max_length
+        else:
+            return
+        ceiling = getattr(self.config, "max_generation_tokens", None)
+        if isinstance(budget, (int, float)) and ceiling is not None and budget > ceiling:
+            raise ValueError(
+                f"{name}={budget if name == 'max_new_tokens' else max_length} would let generate produce more than "
+                f"this model's max_generation_tokens={ceiling} tokens per sequence. Ask for fewer, or pass "
+                "allow_long_generation=True to generate that many anyway (memory grows with every token and beam)."
+            )
 
     def _greedy_search(self, input_ids, attention_mask, max_new_tokens, eos_token_id, pad_token_id, start_token_id):
         """Greedy decoding as transformers does it: once a sequence has produced an end token it continues with

@@ -71,3 +71,16 @@ def test_a_plain_file_named_like_the_folder_is_refused_not_deleted(tmp_path, tok
     with pytest.raises(FileExistsError, match="exists and is not a folder"):
         hub.write_model_folder(path, tiny_model(vocab_size=len(tokenizer)), tokenizer)
     assert path.read_text() == "my notes"
+
+
+def test_the_folder_and_its_files_get_the_usual_permissions(tmp_path, tokenizer):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        folder = hub.write_model_folder(tmp_path / "model", tiny_model(seed=5, vocab_size=len(tokenizer)), tokenizer)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()} == {0o644}

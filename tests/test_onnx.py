@@ -14,6 +14,7 @@ import torch
 from conftest import option_grid, random_batch, tiny_model
 
 from hf_attn_seq2seq.beam_search import gnmt_beam_search
+from hf_attn_seq2seq.tokenization import build_char_tokenizer
 
 
 for module in ("onnx", "onnxscript", "onnxruntime"):
@@ -180,10 +181,66 @@ def test_bad_input_and_folders_get_clear_errors(tmp_path):
 
 
 def test_a_second_export_replaces_the_folder_whole(tmp_path):
-    folder = export_onnx(tiny_model(seed=8), None, tmp_path / "onnx", int8=False)
-    (folder / "stale.onnx").write_bytes(b"old")
+    folder = export_onnx(tiny_model(seed=8), None, tmp_path / "onnx", int8=True)
+    assert (folder / "encoder_int8.onnx").is_file()
     export_onnx(tiny_model(seed=9, attention="dot"), None, folder, int8=False)
-    assert not (folder / "stale.onnx").exists() and (folder / ENCODER_FILE).is_file()
+    assert not (folder / "encoder_int8.onnx").exists() and (folder / ENCODER_FILE).is_file()
+    assert json.loads((folder / "onnx_export.json").read_text())["files"] == sorted(p.name for p in folder.iterdir())
+
+
+def test_the_export_never_deletes_what_it_did_not_write(tmp_path, capsys):
+    """An unrelated folder, a training run's folder, or an export the user added a file to: refused, every file
+    kept; with --overwrite the export's files are written among them and nothing else changes."""
+    from training.export import main as export_main
+
+    model_folder = tmp_path / "model"
+    model = tiny_model(seed=10)
+    model.save_pretrained(model_folder)
+    build_char_tokenizer(["abcdefghijklmnopqrs"]).save_pretrained(model_folder)
+    thesis = tmp_path / "thesis"
+    (thesis / "chapters").mkdir(parents=True)
+    (thesis / "chapters" / "ch1.tex").write_text("\\chapter{One}")
+    (thesis / "notes.txt").write_text("notes")
+    run = tmp_path / "run"
+    for name in ("checkpoints", "model", "tokenizer"):
+        (run / name).mkdir(parents=True)
+    (run / "run.json").write_text("{}")
+    (run / "model" / "config.json").write_text("{}")
+    earlier = export_onnx(tiny_model(seed=11), None, tmp_path / "earlier", int8=False)
+    (earlier / "my-notes.md").write_text("mine")
+
+    def snapshot(folder):
+        return {str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None
+                for path in sorted(folder.rglob("*"))}
+
+    for folder in (thesis, run, earlier):
+        before = snapshot(folder)
+        with pytest.raises(FileExistsError, match="holds files that no ONNX export wrote"):
+            export_onnx(model, None, folder, int8=False)
+        assert export_main([str(model_folder), str(folder), "--no-int8"]) == 2
+        assert "refusing to replace it" in capsys.readouterr().err
+        assert snapshot(folder) == before
+    before = snapshot(thesis)
+    assert export_main([str(model_folder), str(thesis), "--no-int8", "--overwrite"]) == 0
+    after = snapshot(thesis)
+    assert {name: after[name] for name in before} == before  # every file of the user's, untouched
+    assert OnnxAttnSeq2Seq(thesis).tokenizer is not None and (thesis / ENCODER_FILE).is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert export_main([str(model_folder), str(empty), "--no-int8"]) == 0
+
+
+def test_exported_folders_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        folder = export_onnx(tiny_model(seed=12), None, tmp_path / "onnx", int8=False)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert {stat.S_IMODE(path.stat().st_mode) for path in folder.iterdir()} == {0o644}
 
 
 def test_the_command_line_never_writes_over_the_model_folder(demo_models, tmp_path, capsys):
@@ -198,3 +255,120 @@ def test_the_command_line_never_writes_over_the_model_folder(demo_models, tmp_pa
         assert export_main([str(folder), str(target), "--no-int8"]) == 2
         assert "would replace the model folder" in capsys.readouterr().err
     assert sorted(path.name for path in folder.iterdir()) == before
+
+
+def test_the_export_check_compares_beam_search_like_with_like(demo_models, tmp_path, capsys):
+    """A model whose generation config asks for beams (as the translation preset's does) is checked with GNMT's beam
+    search on both sides, and the export succeeds."""
+    import shutil
+
+    from transformers import GenerationConfig
+
+    from training.export import main as export_main
+
+    folder = tmp_path / "model"
+    shutil.copytree(demo_models["attention"], folder)
+    settings = GenerationConfig.from_pretrained(folder)
+    settings.num_beams = 4
+    settings.save_pretrained(folder)
+    assert export_main([str(folder), str(tmp_path / "onnx"), "--no-int8"]) == 0
+    assert "differ" not in capsys.readouterr().err
+
+
+@pytest.fixture
+def four_paths(tmp_path):
+    """One saved model reached four ways: `generate`, the pipeline, the ONNX runner and the demo. The tokenizer's
+    limit equals the model's max_source_length, so the text paths and `generate` share one limit."""
+    from transformers import AutoModelForSeq2SeqLM, pipeline
+
+    from hf_attn_seq2seq import TASK_NAME
+    from hf_attn_seq2seq.demo import DemoModel
+
+    tokenizer = build_char_tokenizer(["abcdefghijklmnopqrs"], model_max_length=12)
+    folder = tmp_path / "model"
+    tiny_model(seed=13, vocab_size=len(tokenizer), max_source_length=12).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    onnx_folder = export_onnx(model, tokenizer, tmp_path / "onnx", int8=False)
+    return dict(tokenizer=tokenizer, model=model, generator=pipeline(TASK_NAME, model=str(folder)),
+                runner=OnnxAttnSeq2Seq(onnx_folder), demo=DemoModel(folder), folder=folder)
+
+
+def test_the_four_paths_agree_on_over_long_input(four_paths):
+    from hf_attn_seq2seq.demo import DemoInputError
+
+    longest = "abcdefghijk"  # 11 characters and the end token: exactly the limit
+    too_long = longest + "a"
+    tokenizer, model = four_paths["tokenizer"], four_paths["model"]
+    encoded = tokenizer(longest, return_tensors="pt")
+    expected = tokenizer.decode(model.generate(**encoded, max_new_tokens=5)[0], skip_special_tokens=True)
+    assert four_paths["generator"](longest, max_new_tokens=5)[0]["generated_text"] == expected.strip()
+    assert four_paths["runner"](longest, max_new_tokens=5)["translation_text"] == expected.strip()
+    assert four_paths["demo"].translate(longest, max_new_tokens=5).text == expected.strip()
+    with pytest.raises(ValueError, match="longer than max_source_length=12"):
+        model.generate(**tokenizer(too_long, return_tensors="pt", verbose=False), max_new_tokens=5)
+    with pytest.raises(ValueError, match="is 13 tokens long; this model reads at most 12"):
+        four_paths["generator"](too_long)
+    with pytest.raises(ValueError, match="Input 1 is 13 tokens long; this model reads at most 12"):
+        four_paths["runner"]([longest, too_long])
+    with pytest.raises(DemoInputError, match="13 tokens long; this model reads at most 12"):
+        four_paths["demo"].translate(too_long)
+    # asked for, the pipeline cuts instead (as transformers' pipelines do with truncation=True)
+    assert four_paths["generator"](too_long, truncation=True, max_new_tokens=5)
+
+
+def test_the_four_paths_agree_on_settings_given_at_construction_or_per_call(four_paths):
+    from transformers import pipeline
+
+    from hf_attn_seq2seq import TASK_NAME
+
+    text = "abcdefg"
+    tokenizer, model = four_paths["tokenizer"], four_paths["model"]
+    model.generation_config.eos_token_id = None  # the random model would end early: every token is budget
+    ids = model.generate(**tokenizer(text, return_tensors="pt"), max_new_tokens=3)
+    assert ids.shape[1] == 4
+    expected = tokenizer.decode(ids[0], skip_special_tokens=True).strip()
+    built_with = pipeline(TASK_NAME, model=model, tokenizer=tokenizer, max_new_tokens=3)
+    assert built_with(text)[0]["generated_text"] == expected
+    assert four_paths["generator"].__class__(model=model, tokenizer=tokenizer)(text, max_new_tokens=3)[0][
+        "generated_text"] == expected
+    assert built_with(text, max_new_tokens=5)[0]["generated_text"] != expected  # the call's settings win
+    translation = pipeline("translation", model=str(four_paths["folder"]), trust_remote_code=True, max_new_tokens=2)
+    assert len(tokenizer(translation(text)[0]["translation_text"], add_special_tokens=False)["input_ids"]) <= 2
+    runner = four_paths["runner"]
+    runner.generation_config.eos_token_id = None
+    assert runner(text, max_new_tokens=3)["translation_text"] == expected
+    demo = four_paths["demo"]
+    demo.model.generation_config.eos_token_id = None
+    assert demo.translate(text, max_new_tokens=3).text == expected
+    with pytest.raises(ValueError, match="max_generation_tokens=1024"):
+        built_with(text, max_new_tokens=2000)
+    with pytest.raises(ValueError, match="max_generation_tokens=1024"):
+        runner(text, max_new_tokens=2000)
+
+
+def test_the_runner_refuses_what_it_used_to_cast_or_cut(four_paths, tmp_path):
+    runner = four_paths["runner"]
+    with pytest.raises(TypeError, match="integer token ids"):
+        runner.generate(np.array([[5.7, 6.2]]))
+    with pytest.raises(ValueError, match="longer than max_source_length=12"):
+        runner.generate(np.full((1, 600), 5))
+    with pytest.raises(TypeError, match="takes a string or a list of strings; the input is NoneType"):
+        runner(None)
+    with pytest.raises(ValueError, match="lone surrogate"):
+        runner("ab\ud800c")
+
+
+def test_broken_or_mismatched_graphs_are_named(four_paths, tmp_path):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(four_paths["runner"].folder, folder)
+    data = (folder / DECODER_FILE).read_bytes()
+    (folder / DECODER_FILE).write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"decoder_step\.onnx cannot be read as an ONNX graph: it is truncated"):
+        OnnxAttnSeq2Seq(folder)
+    other = export_onnx(tiny_model(seed=14, attention="general"), None, tmp_path / "other", int8=False)
+    shutil.copy(other / DECODER_FILE, folder / DECODER_FILE)  # dot attention's folder, general attention's step
+    with pytest.raises(ValueError, match=r"decoder_step\.onnx does not belong with the rest"):
+        OnnxAttnSeq2Seq(folder)
