@@ -64,6 +64,9 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
             output features to `embedding_size`).
         init_range (`float`): embeddings and linear weights start uniform in `±init_range`.
         max_source_length (`int`): longest source, in tokens, that the model accepts.
+        max_generation_tokens (`int`): the most tokens one `generate` call may produce per sequence; a larger
+            `max_new_tokens` (or `max_length`) is refused unless the call passes `allow_long_generation=True`, so that
+            a model that never ends cannot fill the memory.
         reverse_source (`bool`): the encoder reads each source from its last token to its first (Sutskever et al.
             2014), so the first source tokens are the last it reads before the decoder starts. Inputs stay in reading
             order everywhere outside the encoder's LSTMs: tokenizer, `generate`, pipeline, and the encoder states and
@@ -89,6 +92,7 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
     dropout: float = 0.0
     init_range: float = 0.1
     max_source_length: int = 512
+    max_generation_tokens: int = 1024
     reverse_source: bool = False
     use_cache: bool = True
     tie_word_embeddings: bool = False
@@ -119,7 +123,7 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
     def validate_options(self) -> None:
         """Raise `ValueError` naming the option for every bad value or impossible combination."""
         for name in ("vocab_size", "embedding_size", "hidden_size", "encoder_layers", "decoder_layers",
-                     "max_source_length"):
+                     "max_source_length", "max_generation_tokens"):
             _positive_int(name, getattr(self, name))
         for name in ("peeky", "input_feeding", "bidirectional", "residual", "tie_word_embeddings", "use_cache",
                      "is_encoder_decoder", "reverse_source"):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .beam_search import gnmt_beam_search
+from .pipeline_attn_seq2seq import check_text
 from .visualization import token_label
 
 
@@ -73,15 +74,16 @@ class DemoModel:
     once (generation changes no shared state, so the web server's threads may call `translate` together)."""
 
     def __init__(self, name_or_path: str | Path, label: str | None = None):
-        from transformers import AutoConfig, AutoModelForSeq2SeqLM, pipeline
+        from transformers import AutoModelForSeq2SeqLM, pipeline
 
         from .configuration_attn_seq2seq import AttnSeq2SeqConfig
-        from .pipeline_attn_seq2seq import TASK_NAME
+        from .hub import saved_model_type
+        from .pipeline_attn_seq2seq import TASK_NAME, source_length_limit
         from .tokenization import load_tokenizer
 
         self.name_or_path = str(name_or_path)
         self.label = label or _default_label(self.name_or_path)
-        model_type = AutoConfig.from_pretrained(self.name_or_path).model_type
+        model_type = saved_model_type(self.name_or_path)
         if model_type != AttnSeq2SeqConfig.model_type:
             raise ValueError(f"{self.name_or_path} holds a {model_type!r} model; the demo serves attn_seq2seq models "
                              "(a copy-task model's memory picture is memory_access.png in its folder).")
@@ -90,7 +92,7 @@ class DemoModel:
         self.generator = pipeline(TASK_NAME, model=self.model, tokenizer=self.tokenizer)
         config = self.model.config
         self.has_attention = getattr(config, "attention", "none") != "none"
-        self.max_source_tokens = min(self.tokenizer.model_max_length, getattr(config, "max_source_length", 10**9))
+        self.max_source_tokens = source_length_limit(self.tokenizer, config)
         settings = self.model.generation_config
         self.default_max_new_tokens = settings.max_new_tokens or 64
         self.default_num_beams = max(1, min(settings.num_beams or 1, MAX_BEAMS))
@@ -105,6 +107,10 @@ class DemoModel:
         """Raise `DemoInputError` for input the model cannot take; return notes on what it reads as unknown."""
         if not isinstance(text, str) or not text.strip():
             raise DemoInputError("The input is empty: type some text to generate from.")
+        try:
+            check_text(text, 0)
+        except ValueError as error:
+            raise DemoInputError(str(error).replace("Input 0", "The input")) from None
         encoded = self.tokenizer(text, return_offsets_mapping=True, verbose=False)  # the length is checked here
         length = len(encoded["input_ids"])
         if length > self.max_source_tokens:
@@ -129,7 +135,8 @@ class DemoModel:
             text = text.lstrip(BYTE_ORDER_MARK)  # invisible, and pasted along from files saved with one
         notes = self.check_source(text)
         num_beams = _whole_number(num_beams, "beam size", 1, MAX_BEAMS)
-        max_new_tokens = _whole_number(max_new_tokens or self.default_max_new_tokens, "max new tokens", 1, 1024)
+        max_new_tokens = _whole_number(max_new_tokens or self.default_max_new_tokens, "max new tokens", 1,
+                                       getattr(self.model.config, "max_generation_tokens", 1024))
         for name, value in (("length normalisation alpha", length_alpha), ("coverage penalty beta", coverage_beta)):
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise DemoInputError(f"The {name} must be a number >= 0, got {value!r}.")

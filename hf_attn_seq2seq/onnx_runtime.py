@@ -68,13 +68,26 @@ class OnnxAttnSeq2Seq:
 
         def session(name: str):
             path = folder / name.replace(".onnx", f"{suffix}.onnx")
-            return onnxruntime.InferenceSession(str(path), options, providers=providers)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} is missing: export the model again (python -m training.export).")
+            try:
+                return onnxruntime.InferenceSession(str(path), options, providers=providers)
+            except Exception as error:  # onnxruntime raises its own classes for unreadable graphs
+                raise ValueError(f"{path} cannot be read as an ONNX graph: it is truncated or corrupt "
+                                 f"({type(error).__name__}). Export the model again.") from None
 
         self.encoder = session(ENCODER_FILE)
         self.decoder = session(DECODER_FILE)
         self.encoder_outputs = [output.name for output in self.encoder.get_outputs()]
         self.decoder_inputs = [item.name for item in self.decoder.get_inputs()]
         self.decoder_outputs = [output.name for output in self.decoder.get_outputs()]
+        for graph, names, expected in (
+                (ENCODER_FILE, self.encoder_outputs, self.export_config.get("encoder", {}).get("outputs")),
+                (DECODER_FILE, self.decoder_inputs, self.export_config.get("decoder_step", {}).get("inputs"))):
+            if expected is not None and sorted(names) != sorted(expected):
+                raise ValueError(f"{folder / graph} does not belong with the rest of {folder}: its tensors are "
+                                 f"{sorted(names)}, where {EXPORT_CONFIG_FILE} lists {sorted(expected)} (a graph of "
+                                 "another model?). Export the model again into an empty folder.")
         self.tokenizer = None
         if (folder / "tokenizer.json").is_file():
             from .tokenization import load_tokenizer
@@ -110,7 +123,7 @@ class OnnxAttnSeq2Seq:
 
     # -- search ---------------------------------------------------------------------------------------------------
 
-    def _settings(self, max_new_tokens, num_beams) -> tuple[int, int, set[int], int, int]:
+    def _settings(self, max_new_tokens, num_beams, allow_long_generation=False) -> tuple[int, int, set[int], int, int]:
         settings = self.generation_config
         if max_new_tokens is None:
             max_new_tokens = settings.max_new_tokens or (settings.max_length or 20) - 1
@@ -119,6 +132,13 @@ class OnnxAttnSeq2Seq:
         for name, value in (("max_new_tokens", max_new_tokens), ("num_beams", num_beams)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
+        ceiling = getattr(self.config, "max_generation_tokens", None)
+        if ceiling is not None and max_new_tokens > ceiling and not allow_long_generation:
+            raise ValueError(
+                f"max_new_tokens={max_new_tokens} would let generate produce more than this model's "
+                f"max_generation_tokens={ceiling} tokens per sequence. Ask for fewer, or pass "
+                "allow_long_generation=True to generate that many anyway (memory grows with every token and beam)."
+            )
         eos = settings.eos_token_id if settings.eos_token_id is not None else self.config.eos_token_id
         eos_ids = set(eos) if isinstance(eos, (list, tuple)) else ({eos} if eos is not None else set())
         pad = settings.pad_token_id if settings.pad_token_id is not None else self.config.pad_token_id
@@ -129,12 +149,17 @@ class OnnxAttnSeq2Seq:
 
     def generate(self, input_ids, attention_mask=None, max_new_tokens: int | None = None,
                  num_beams: int | None = None, length_alpha: float = 0.0, coverage_beta: float = 0.0,
-                 return_attentions: bool = False):
+                 return_attentions: bool = False, allow_long_generation: bool = False):
         """`(batch, length)` ids starting with the decoder start token, as `model.generate` returns them; with
         `return_attentions` also each row's attention weights per generated token `(batch, steps, src_len)`."""
         input_ids = np.asarray(input_ids.cpu() if isinstance(input_ids, torch.Tensor) else input_ids)
         if input_ids.ndim != 2 or 0 in input_ids.shape:
             raise ValueError(f"input_ids must have shape (batch_size, sequence_length), got {input_ids.shape}.")
+        if not np.issubdtype(input_ids.dtype, np.integer):
+            raise TypeError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}.")
+        if input_ids.shape[1] > self.config.max_source_length:
+            raise ValueError(f"Source of {input_ids.shape[1]} tokens is longer than max_source_length="
+                             f"{self.config.max_source_length}; truncate it (tokenizer(..., truncation=True)).")
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
         attention_mask = np.asarray(attention_mask.cpu() if isinstance(attention_mask, torch.Tensor)
@@ -145,7 +170,8 @@ class OnnxAttnSeq2Seq:
             raise ValueError("Every row needs at least one token; a row of the attention mask is all zeros.")
         if input_ids.min() < 0 or input_ids.max() >= self.config.vocab_size:
             raise ValueError(f"input_ids hold ids outside the model's vocabulary [0, {self.config.vocab_size}).")
-        max_new_tokens, num_beams, eos_ids, pad_id, start_id = self._settings(max_new_tokens, num_beams)
+        max_new_tokens, num_beams, eos_ids, pad_id, start_id = self._settings(max_new_tokens, num_beams,
+                                                                               allow_long_generation)
         state = self.encode(input_ids, attention_mask)
         if num_beams == 1:
             return self._greedy(state, input_ids.shape[0], max_new_tokens, eos_ids, pad_id, start_id,
@@ -202,17 +228,21 @@ class OnnxAttnSeq2Seq:
         returns them; `settings` go to `generate`."""
         if self.tokenizer is None:
             raise ValueError(f"{self.folder} holds no tokenizer; pass ids to generate() instead.")
+        from .pipeline_attn_seq2seq import check_source_length, check_text, source_length_limit
+
         single = isinstance(inputs, str)
+        if not single and not isinstance(inputs, (list, tuple)):
+            raise TypeError(f"{type(self).__name__} takes a string or a list of strings; the input is "
+                            f"{type(inputs).__name__}.")
         texts = [inputs] if single else list(inputs)
         if not texts:
             return []
         for index, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"Input {index} is {type(text).__name__}; give strings.")
-            if not text.strip():
-                raise ValueError(f"Input {index} is empty; give at least one character to generate from.")
-        limit = min(self.tokenizer.model_max_length, self.config.max_source_length)
-        encoded = self.tokenizer(texts, return_tensors="np", padding=True, truncation=True, max_length=limit)
+            check_text(text, index)
+        limit = source_length_limit(self.tokenizer, self.config)
+        encoded = self.tokenizer(texts, return_tensors="np", padding=True, verbose=False)
+        for index, length in enumerate(encoded["attention_mask"].sum(axis=1)):
+            check_source_length(int(length), limit, None if single else index)
         ids = self.generate(encoded["input_ids"], encoded["attention_mask"], **settings)
         results = [{"translation_text": text.strip()}
                    for text in self.tokenizer.batch_decode(ids, skip_special_tokens=True)]

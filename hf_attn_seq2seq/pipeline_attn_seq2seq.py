@@ -11,6 +11,43 @@ from transformers import GenerationConfig, Pipeline
 
 
 TASK_NAME = "seq2seq-generation"
+# What `generate` takes besides the inputs: every GenerationConfig field, a whole config, a custom decoding loop with
+# its own settings (GNMT scoring), and the length ceiling's override.
+GENERATION_SETTINGS = frozenset({key for key in vars(GenerationConfig()) if not key.startswith("_")}
+                                | {"generation_config", "custom_generate", "length_alpha", "coverage_beta",
+                                   "allow_long_generation"})
+
+
+def check_text(text, index: int, type_error_prefix: str | None = None) -> None:
+    """A source text every text-in path accepts: a string, not blank, and valid Unicode (a lone surrogate, as
+    pasted from broken UTF-16, has no UTF-8 form for the tokenizer)."""
+    if not isinstance(text, str):
+        prefix = type_error_prefix or f"Input {index}"
+        raise TypeError(f"{prefix} is {type(text).__name__}; give strings.")
+    if not text.strip():
+        raise ValueError(f"Input {index} is empty; give at least one character to generate from.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"Input {index} is not valid Unicode text: character {error.start} is a lone surrogate "
+                         f"({text[error.start]!a}). Decode the text with its real encoding.") from None
+
+
+def source_length_limit(tokenizer, config) -> int:
+    """The longest source, in tokens, that text-in paths (pipeline, ONNX runner, demo) accept: the smaller of the
+    tokenizer's `model_max_length` and the model's `max_source_length`."""
+    limits = [getattr(tokenizer, "model_max_length", None), getattr(config, "max_source_length", None)]
+    limits = [limit for limit in limits if isinstance(limit, int) and limit > 0]
+    return min(limits) if limits else 10**9
+
+
+def check_source_length(length: int, limit: int, index: int | None = None) -> None:
+    """The error every text-in path gives for a source above `limit` tokens (never a silent cut)."""
+    if length > limit:
+        which = "The input" if index is None else f"Input {index}"
+        raise ValueError(f"{which} is {length} tokens long; this model reads at most {limit} "
+                         "(max_source_length, or the tokenizer's model_max_length). Shorten it, or pass "
+                         "truncation=True to cut it.")
 
 
 def sequence_attentions(output) -> torch.Tensor:
@@ -46,6 +83,9 @@ class Seq2SeqGenerationPipeline(Pipeline):
     _default_generation_config = GenerationConfig(max_new_tokens=256)
 
     def __init__(self, *args, **kwargs):
+        # Generation settings given here apply to every call, under those of the call. They are kept by this class
+        # (transformers versions differ in where their base class keeps them, and some drop them).
+        self._construction_settings = {key: kwargs.pop(key) for key in list(kwargs) if key in GENERATION_SETTINGS}
         super().__init__(*args, **kwargs)
         vocab_size = getattr(self.model.config, "vocab_size", None)
         if self.tokenizer is not None and vocab_size is not None and len(self.tokenizer) > vocab_size:
@@ -85,15 +125,14 @@ class Seq2SeqGenerationPipeline(Pipeline):
         return result
 
     def _check_text(self, text, where: str, index: int) -> None:
-        if not isinstance(text, str):
-            raise TypeError(f"{type(self).__name__} takes a string or a list of strings; {where} is "
-                            f"{type(text).__name__}.")
-        if not text.strip():
-            raise ValueError(f"Input {index} is empty; give at least one character to generate from.")
+        check_text(text, index, f"{type(self).__name__} takes a string or a list of strings; {where}")
 
-    def preprocess(self, text: str, truncation: bool = True):
+    def preprocess(self, text: str, truncation: bool = False):
         self._check_text(text, "an input", 0)
-        return self.tokenizer(text, return_tensors="pt", truncation=truncation)
+        limit = source_length_limit(self.tokenizer, self.model.config)
+        encoded = self.tokenizer(text, return_tensors="pt", truncation=truncation, max_length=limit, verbose=False)
+        check_source_length(encoded["input_ids"].shape[-1], limit)
+        return encoded
 
     def _with_default_length(self, generate_kwargs: dict) -> dict:
         """The call's generation settings (those given at construction under those of the call), with the pipeline's
@@ -105,9 +144,13 @@ class Seq2SeqGenerationPipeline(Pipeline):
         model_settings = self.model.generation_config.to_diff_dict()
         if model_settings.get("max_new_tokens") is not None or model_settings.get("max_length") is not None:
             return generate_kwargs
-        return {**generate_kwargs, "max_new_tokens": self._default_generation_config.max_new_tokens}
+        default = self._default_generation_config.max_new_tokens
+        ceiling = getattr(self.model.config, "max_generation_tokens", None)
+        return {**generate_kwargs, "max_new_tokens": min(default, ceiling) if ceiling else default}
 
     def _forward(self, model_inputs, return_attentions: bool = False, **generate_kwargs):
+        if "generation_config" not in generate_kwargs:  # a call's whole config replaces the construction settings
+            generate_kwargs = {**self._construction_settings, **generate_kwargs}
         generate_kwargs = self._with_default_length(generate_kwargs)
         if return_attentions:
             generate_kwargs.update(return_dict_in_generate=True, output_attentions=True)
@@ -150,4 +193,5 @@ class Seq2SeqGenerationPipeline(Pipeline):
         }
 
 
-__all__ = ["TASK_NAME", "Seq2SeqGenerationPipeline", "sequence_attentions"]
+__all__ = ["GENERATION_SETTINGS", "TASK_NAME", "Seq2SeqGenerationPipeline", "check_source_length", "check_text",
+           "sequence_attentions", "source_length_limit"]
