@@ -277,13 +277,30 @@ def _pair_from_record(record: dict, source_lang: str, target_lang: str) -> tuple
     return None
 
 
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _object_without_repeated_keys(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object, refusing a key given twice (plain `json.loads` keeps the last silently)."""
+    record = {}
+    for key, value in pairs:
+        if key in record:
+            raise _RepeatedKey(key)
+        record[key] = value
+    return record
+
+
 def _read_jsonl(path: Path, source_lang: str, target_lang: str) -> dict[str, list[str]]:
     sources, targets = [], []
     for number, line in enumerate(read_lines(path), start=1):
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_object_without_repeated_keys)
         except json.JSONDecodeError as error:
             raise DataFileError(f"{path}, line {number}: not valid JSON ({error.msg}).") from error
+        except _RepeatedKey as repeated:
+            raise DataFileError(f"{path}, line {number}: the key {repeated.args[0]!r} appears twice; which value is "
+                                "meant cannot be told.") from None
         pair = _pair_from_record(record, source_lang, target_lang) if isinstance(record, dict) else None
         if pair is None:
             raise DataFileError(f"{path}, line {number}: expected {{{source_lang!r}: ..., {target_lang!r}: ...}} "

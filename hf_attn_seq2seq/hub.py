@@ -76,6 +76,12 @@ def upload_listing(folder: str | Path) -> tuple[list[tuple[str, int]], list[tupl
     sent, left = [], []
     for path in sorted(folder.rglob("*")):
         name = str(path.relative_to(folder))
+        if path.is_symlink():
+            try:
+                path.resolve(strict=True)
+            except (OSError, RuntimeError) as error:  # a loop (RuntimeError before Python 3.13) or a broken link
+                raise ValueError(f"{name} is a symlink that leads nowhere ({type(error).__name__}: a loop or a "
+                                 "missing target): remove or replace it, then push again.") from None
         if path.is_symlink() and not path.resolve().is_relative_to(root):
             raise PermissionError(f"{name} is a symlink to {path.resolve()}, outside {folder}: refusing to upload "
                                   "what it points to. Replace it with the file itself or remove it.")
@@ -105,6 +111,43 @@ def upload_contents(folder: str | Path, repo_id: str) -> list[tuple[str, bytes |
         else:
             contents.append((name, path))
     return contents
+
+
+def saved_model_type(name_or_path: str | Path) -> str | None:
+    """The `model_type` in the config.json of a local model folder or a Hub repo, with errors that say which of the
+    two was meant: a path that does not exist is "no such folder", not a malformed repo id."""
+    import os
+
+    text = str(name_or_path)
+    folder = Path(text).expanduser()
+    if folder.is_dir():
+        config_path = folder / "config.json"
+        if not config_path.is_file():
+            raise FileNotFoundError(f"{folder} has no config.json: not a saved model folder.")
+    elif folder.exists():
+        raise NotADirectoryError(f"{folder} is a file; give the model's folder.")
+    else:
+        from huggingface_hub.utils import validate_repo_id
+
+        looks_like_path = text.startswith((".", os.sep, "~")) or text.endswith(os.sep)
+        try:
+            validate_repo_id(text)
+        except ValueError:
+            looks_like_path = True
+        if looks_like_path:
+            raise FileNotFoundError(f"{text}: no such folder.")
+        from huggingface_hub import hf_hub_download
+
+        try:
+            config_path = Path(hf_hub_download(text, "config.json"))
+        except Exception as error:  # offline, no such repo, no network: say both readings
+            raise FileNotFoundError(f"{text}: no such folder here, and no model config could be fetched from the "
+                                    f"Hub under that id ({type(error).__name__}).") from None
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{config_path} cannot be read as JSON ({error}).") from None
+    return config.get("model_type") if isinstance(config, dict) else None
 
 
 def check_repo_id(repo_id: str) -> None:
@@ -157,7 +200,8 @@ def push_folder(folder: str | Path, repo_id: str, token: str | None = None, priv
     return _commit(repo_id, upload_contents(folder, repo_id), token, private, commit_message)
 
 
-# The Space: the package's demo app on the model repo, installed from the package's release.
+# The Space: the package's demo app on the model repo. The package has no release on an index a Space can install
+# from, so by default the Space carries the package's own source beside app.py and installs its dependencies.
 SPACE_GRADIO_FALLBACK = "6.0.0"  # sdk_version when Gradio is not installed here (the demo extra's floor)
 SPACE_APP = '''"""The demo of {model_id}: type a source, read the output, watch the attention."""
 
@@ -166,17 +210,38 @@ from hf_attn_seq2seq.demo import main
 
 main([{model_id!r}])
 '''
+PACKAGE_NAME = "hf_attn_seq2seq"
 
 
 def default_space_id(repo_id: str) -> str:
     return f"{repo_id}-demo"
 
 
-def package_requirement() -> str:
-    """This package's release with the demo extra, as the Space's requirements.txt pins it."""
-    from . import __version__
+def space_requirements() -> list[str]:
+    """The requirement lines of this package's dependencies and its demo extra (what the carried source needs)."""
+    from importlib.metadata import PackageNotFoundError, requires
 
-    return f"hf_attn_seq2seq[demo]=={__version__}"
+    try:
+        declared = requires(PACKAGE_NAME) or []
+    except PackageNotFoundError as error:
+        raise FileNotFoundError(f"{PACKAGE_NAME} is not installed, so its dependencies are unknown: install it "
+                                "(pip install -e .) or pass --package-requirement.") from error
+    lines = []
+    for line in declared:
+        requirement, _, marker = line.partition(";")
+        if not marker.strip() or marker.replace(" ", "").replace("'", '"') == 'extra=="demo"':
+            lines.append(requirement.strip())
+    return lines
+
+
+def package_source_files() -> list[tuple[str, bytes]]:
+    """This package's importable source (modules, presets, metrics scripts) as `(path in the Space, bytes)`."""
+    root = Path(__file__).resolve().parent
+    files = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
+            files.append((f"{PACKAGE_NAME}/{path.relative_to(root).as_posix()}", path.read_bytes()))
+    return files
 
 
 def check_space_fits(folder: str | Path) -> None:
@@ -190,15 +255,17 @@ def check_space_fits(folder: str | Path) -> None:
 
 
 def space_contents(repo_id: str, space_id: str, requirement: str | None = None) -> list[tuple[str, bytes]]:
-    """The files of a Gradio Space that serves the demo on the model `repo_id`: `app.py`, `requirements.txt` (the
-    package pinned to this release, or `requirement`) and a README whose metadata declares the SDK and the model."""
+    """The files of a Gradio Space that serves the demo on the model `repo_id`: `app.py`, `requirements.txt` and a
+    README whose metadata declares the SDK and the model. By default the Space carries this package's source
+    (`hf_attn_seq2seq/...`) and requires its dependencies; with `requirement` (e.g. a git URL or a release on an
+    index) it installs the package from there instead."""
     from importlib.metadata import PackageNotFoundError, version
 
     check_repo_id(repo_id)
     check_repo_id(space_id)
-    requirement = requirement or package_requirement()
-    if not requirement.strip() or "\n" in requirement:
+    if requirement is not None and (not requirement.strip() or "\n" in requirement):
         raise ValueError(f"--package-requirement {requirement!r} must be one requirement line.")
+    requirements = [requirement.strip()] if requirement is not None else space_requirements()
     try:
         gradio_version = version("gradio")
     except PackageNotFoundError:
@@ -211,9 +278,10 @@ def space_contents(repo_id: str, space_id: str, requirement: str | None = None) 
               "output and the attention heatmap, try greedy and beam search (GNMT length normalisation and coverage "
               "penalty).\n\nThe app is `hf_attn_seq2seq.demo`; locally: `python -m hf_attn_seq2seq.demo "
               f"{repo_id}`.\n")
-    return [("app.py", SPACE_APP.format(model_id=repo_id).encode()),
-            ("requirements.txt", f"{requirement.strip()}\n".encode()),
-            ("README.md", readme.encode())]
+    contents = [("app.py", SPACE_APP.format(model_id=repo_id).encode()),
+                ("requirements.txt", "".join(f"{line}\n" for line in requirements).encode()),
+                ("README.md", readme.encode())]
+    return contents + (package_source_files() if requirement is None else [])
 
 
 def push_space(repo_id: str, space_id: str, token: str | None = None, private: bool = False,
@@ -224,5 +292,5 @@ def push_space(repo_id: str, space_id: str, token: str | None = None, private: b
 
 
 __all__ = ["UPLOAD_PATTERNS", "check_repo_id", "check_space_fits", "default_space_id", "generation_config_for",
-           "package_requirement", "push_folder", "push_space", "space_contents", "upload_contents", "upload_listing",
-           "write_model_folder"]
+           "push_folder", "push_space", "saved_model_type", "space_contents", "upload_contents",
+           "upload_listing", "write_model_folder"]

@@ -199,7 +199,7 @@ class NTMModel(NTMPreTrainedModel):
                 scored (the input phase and padding), as the collator of the copy task lays them out.
             output_memory_access: also return both heads' weightings at every step and the final memory.
         """
-        check_bit_sequences(self.config, inputs, labels)
+        check_bit_sequences(self, inputs, labels)
         return_dict = self.config.return_dict if return_dict is None else return_dict
         batch_size, steps, _ = inputs.shape
         memory, read, read_weights, write_weights, controller = self.initial_state(batch_size, inputs.device,
@@ -264,7 +264,7 @@ class LSTMBaselineModel(LSTMBaselinePreTrainedModel):
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor | None = None, return_dict: bool | None = None,
                 **kwargs) -> LSTMBaselineOutput | tuple:
         """`inputs` `(batch, steps, input_size)`; `labels` as for `NTMModel.forward` (-100 at unscored steps)."""
-        check_bit_sequences(self.config, inputs, labels)
+        check_bit_sequences(self, inputs, labels)
         return_dict = self.config.return_dict if return_dict is None else return_dict
         logits = self.output_layer(self.lstm(inputs)[0])
         output = LSTMBaselineOutput(loss=bit_loss(logits, labels), logits=logits)
@@ -278,13 +278,25 @@ class LSTMBaselineModel(LSTMBaselinePreTrainedModel):
 UNSCORED = -100  # a label value that is not scored, as in transformers' token models
 
 
-def check_bit_sequences(config, inputs: torch.Tensor, labels: torch.Tensor | None) -> None:
+def check_bit_sequences(model, inputs: torch.Tensor, labels: torch.Tensor | None) -> None:
+    """Shapes, dtypes and values a model of bit sequences can read: NaN in, NaN loss out, with no word of why."""
+    config, dtype = model.config, model.dtype
+    if not isinstance(inputs, torch.Tensor) or inputs.dtype != dtype:
+        raise TypeError(f"inputs must be a {dtype} tensor, as the model's weights are; got "
+                        f"{getattr(inputs, 'dtype', type(inputs).__name__)} (convert with inputs.to({dtype})).")
     if inputs.dim() != 3 or inputs.shape[-1] != config.input_size or 0 in inputs.shape[:2]:
         raise ValueError(f"inputs must have shape (batch, steps, input_size={config.input_size}) with at least one "
                          f"step, got {tuple(inputs.shape)}.")
-    if labels is not None and labels.shape != (*inputs.shape[:2], config.output_size):
+    if not torch.isfinite(inputs).all():
+        raise ValueError("inputs hold NaN or infinite values; give finite vectors (bits are 0 or 1).")
+    if labels is None:
+        return
+    if labels.shape != (*inputs.shape[:2], config.output_size):
         raise ValueError(f"labels must have shape {(*inputs.shape[:2], config.output_size)}, got "
                          f"{tuple(labels.shape)}.")
+    if not ((labels == 0) | (labels == 1) | (labels == UNSCORED)).all():
+        raise ValueError(f"labels must be 0 or 1 (or {UNSCORED} at unscored steps); they hold other values "
+                         "(NaN, fractions, ...).")
 
 
 def bit_loss(logits: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:

@@ -4,10 +4,12 @@ Both kinds share the special tokens and ids the model config expects by default:
 `<unk>`=3. Encoding appends `</s>` (to sources and, through `text_target`, to labels); decoding restores the text.
 """
 
+import json
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
 
@@ -39,11 +41,12 @@ def build_char_tokenizer(texts: Iterable[str], model_max_length: int = 128) -> P
 
     Characters not seen in `texts` encode as `<unk>`.
     """
-    characters = sorted({character for text in texts for character in text})
+    characters = sorted({character for text in texts for character in unicodedata.normalize("NFC", text)})
     if not characters:
         raise ValueError("build_char_tokenizer needs at least one non-empty text to take its characters from.")
     vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS + characters)}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=UNK_TOKEN))
+    tokenizer.normalizer = normalizers.NFC()  # "é" typed as e + combining accent is the "é" of the vocabulary
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")  # one token per character
     tokenizer.decoder = decoders.Fuse()  # join characters back without separators
     return _finish(tokenizer, model_max_length)
@@ -74,6 +77,7 @@ def train_subword_tokenizer(
             initial_alphabet=LATIN_ALPHABET,
             show_progress=False,
         )
+    tokenizer.normalizer = normalizers.NFC()  # decomposed accents (NFD text) read as the composed letters
     tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     tokenizer.train_from_iterator(texts, trainer=trainer)
@@ -98,6 +102,12 @@ def load_tokenizer(name_or_path: str | Path, **kwargs):
                 "the file(s) from the folder the model was trained into, or save the tokenizer again "
                 "(tokenizer.save_pretrained(folder))."
             )
+        for name in TOKENIZER_FILES:
+            try:
+                json.loads((folder / name).read_text(encoding="utf-8"))
+            except (UnicodeDecodeError, ValueError) as error:
+                raise ValueError(f"{folder / name} is corrupt: it cannot be read as JSON ({error}). Copy it again "
+                                 "from the folder the model was trained into, or save the tokenizer again.") from None
     return AutoTokenizer.from_pretrained(name_or_path, **kwargs)
 
 

@@ -6,12 +6,14 @@ import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
+from packaging.requirements import Requirement
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
 
 from hf_attn_seq2seq import TASK_NAME
@@ -375,7 +377,7 @@ def recorded_commits(monkeypatch) -> tuple[list[dict], list[dict]]:
     return repos, commits
 
 
-def test_push_with_space_sends_the_model_then_a_gradio_space_that_serves_it(exported, monkeypatch, capsys):
+def test_push_with_space_sends_the_model_then_a_gradio_space_that_serves_it(exported, monkeypatch, capsys, tmp_path):
     from hf_attn_seq2seq import __version__
 
     repos, commits = recorded_commits(monkeypatch)
@@ -384,8 +386,21 @@ def test_push_with_space_sends_the_model_then_a_gradio_space_that_serves_it(expo
                                                                 ("someone/model-demo", "space")]
     assert repos[1]["repo_type"] == "space" and repos[1]["space_sdk"] == "gradio"
     space = commits[1]["files"]
-    assert sorted(space) == ["README.md", "app.py", "requirements.txt"]
-    assert space["requirements.txt"].decode() == f"hf_attn_seq2seq[demo]=={__version__}\n"
+    assert {"README.md", "app.py", "requirements.txt", "hf_attn_seq2seq/demo.py"} <= set(space)
+    assert all(name in ("README.md", "app.py", "requirements.txt") or name.startswith("hf_attn_seq2seq/")
+               for name in space)
+    requirements = [Requirement(line) for line in space["requirements.txt"].decode().splitlines()]
+    names = {requirement.name.lower() for requirement in requirements}
+    # the package itself is carried (no index serves it); what it needs is installed from the index
+    assert {"torch", "transformers", "gradio"} <= names and "hf_attn_seq2seq" not in names
+    space_folder = tmp_path / "space"
+    for name, content in space.items():
+        (space_folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (space_folder / name).write_bytes(content)
+    carried = subprocess.run([sys.executable, "-c", "import hf_attn_seq2seq.demo as demo; print(demo.__file__)"],
+                             cwd=space_folder, capture_output=True, text=True, check=True).stdout.strip()
+    assert Path(carried).resolve().is_relative_to(space_folder.resolve())
+    assert f"{__version__}" in (space_folder / "hf_attn_seq2seq" / "__init__.py").read_text()
     metadata = yaml.safe_load(space["README.md"].decode().split("---")[1])
     assert metadata["sdk"] == "gradio" and metadata["app_file"] == "app.py" and metadata["models"] == ["someone/model"]
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", str(metadata["sdk_version"]))

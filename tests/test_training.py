@@ -160,7 +160,8 @@ def test_a_run_that_did_not_learn_its_task_says_so_and_exits_non_zero(tmp_path, 
 
 def test_a_run_that_learned_its_task_has_no_warning(tmp_path, monkeypatch):
     monkeypatch.setattr(train_module, "convergence_threshold",
-                        lambda task: {"metric": "exact_match", "minimum": 0.0, "hint": "nothing"})
+                        lambda task, preset=None: {"metric": "exact_match", "minimum": 0.0, "hint": "nothing",
+                                                   "preset": "reverse"})
     metrics = main(["--task", "reverse", "--num-examples", "200", "--output-dir", str(tmp_path / "run"), *TINY[:-1],
                     "--set", "num_train_epochs=1"])
     assert "did_not_converge" not in metrics

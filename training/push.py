@@ -11,8 +11,9 @@ any network access.
     python -m training.push outputs/date-attention/model --repo-id you/attn-seq2seq-date --space [--dry-run]
 
 `--space` also creates or updates a Gradio Space (`--space-id`, default `<repo-id>-demo`) that serves the package's
-demo (`hf_attn_seq2seq.demo`) on the model: `app.py`, a `requirements.txt` pinned to this package's release
-(`--package-requirement` to install it from elsewhere) and a README with the Space's metadata.
+demo (`hf_attn_seq2seq.demo`) on the model: `app.py`, this package's source (`hf_attn_seq2seq/`), a
+`requirements.txt` with its dependencies and a README with the Space's metadata. `--package-requirement` (a git URL,
+a release on an index) installs the package from there instead of carrying its source.
 """
 
 import argparse
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--space", action="store_true", help="also push a Gradio Space with the demo on the model")
     parser.add_argument("--space-id", default=None, help="the Space's namespace/name (default: <repo-id>-demo)")
     parser.add_argument("--package-requirement", default=None,
-                        help="the Space's requirement for this package (default: its release, with the demo extra)")
+                        help="install this package in the Space from this requirement line (a git URL, a release "
+                             "on an index) instead of carrying its source")
     args = parser.parse_args(argv)
     if not args.space and (args.space_id or args.package_requirement):
         parser.error("--space-id and --package-requirement need --space")
@@ -68,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{len(content):>12,}  {name}  (Space {space_id})")
             if space:
                 print(f"{sum(len(c) for _, c in space):>12,}  total, {len(space)} files -> Space {space_id} (dry run)")
+            if args.package_requirement:
+                print(f"note: the Space installs {args.package_requirement.strip()!r}, which this dry run cannot "
+                      "check: make sure the Space can reach what it names.")
             return 0
         url = push_folder(args.folder, args.repo_id, token=args.token, private=args.private)
         print(f"uploaded {len(files)} files: {url}")

@@ -77,7 +77,19 @@ def check_run_identity(output_dir: Path, identity: dict, resuming: bool, overwri
     """Refuse a command that is not the run the folder holds; record the identity of a run that may go on."""
     record = output_dir / RUN_FILE
     if record.exists() and _holds_results(output_dir):  # a run that stopped before it saved anything is no loss
-        recorded = json.loads(record.read_text())
+        try:
+            recorded = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            recorded = error
+        if not isinstance(recorded, dict):
+            if not overwrite:
+                why = recorded if isinstance(recorded, Exception) else "not a JSON object"
+                raise SystemExit(
+                    f"{record} is not a run record this program can read ({why}); refusing to train into or resume "
+                    "the run it stood for. Repair or move the file away, or pass --overwrite-output-dir to start "
+                    "over there."
+                )
+            recorded = {}
         differences = identity_differences(recorded, identity, resuming)
         if differences and not overwrite:
             action = "resume" if resuming else "train into"

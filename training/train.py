@@ -34,7 +34,7 @@ from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGenerati
 from hf_attn_seq2seq.beam_search import gnmt_beam_search
 from hf_attn_seq2seq.data import load_task, load_translation
 from hf_attn_seq2seq.evaluation import predict_texts, tokenize, tokenized_references
-from hf_attn_seq2seq.hub import generation_config_for, write_model_folder
+from hf_attn_seq2seq.hub import generation_config_for, saved_model_type, write_model_folder
 from hf_attn_seq2seq.metrics import load_metric, make_compute_metrics, tokenized_bleu
 from hf_attn_seq2seq.presets import (
     DEFAULT_MODEL_TYPE,
@@ -140,7 +140,7 @@ def final_validation_score(trainer, metric: str) -> float:
 
 def convergence_note(task: str, score: float, threshold: dict) -> str:
     return (f"did not converge: {threshold['metric']} {score:.2f}% on validation, below the {threshold['minimum']}% "
-            f"that the {TASK_PRESETS[task]!r} preset reaches on {task}; try {threshold['hint']}")
+            f"that the {threshold['preset']!r} preset reaches on {task}; try {threshold['hint']}")
 
 
 def config_fields(model_type: str) -> set[str]:
@@ -185,6 +185,18 @@ def check_task_and_preset(task: str, preset_name: str, model_type: str) -> None:
                          f"its presets: {', '.join(presets_for_model_types(fitting_types))}.")
 
 
+def check_init_from(name_or_path: str, task: str) -> None:
+    """The folder or Hub id to fine-tune exists and holds a model that can learn `task`."""
+    try:
+        model_type = saved_model_type(name_or_path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"--init-from: {error}") from None
+    fitting_types = MEMORY_MODEL_TYPES if task in MEMORY_TASKS else (DEFAULT_MODEL_TYPE,)
+    if model_type not in fitting_types:
+        raise SystemExit(f"--init-from {name_or_path} holds a {model_type!r} model, which cannot learn the {task} "
+                         f"task; give a folder of a {' or '.join(map(repr, fitting_types))} model.")
+
+
 def validate_run_settings(args, preset: dict) -> None:
     """Refuse, before any data is made or read, the settings that would fail late or train nothing."""
     check_task_and_preset(args.task, args.preset, preset["model_type"])
@@ -209,6 +221,8 @@ def validate_run_settings(args, preset: dict) -> None:
         if key in POSITIVE_TRAINING_VALUES and value <= 0:
             what = "nothing would be trained" if key in ("num_train_epochs", "max_steps") else "it must be positive"
             raise SystemExit(f"--set {key}={value!r}: {what}; give a value above 0.")
+    if args.init_from:
+        check_init_from(args.init_from, args.task)
     if args.max_train_examples is not None and args.max_train_examples <= 0:
         raise SystemExit(f"--max-train-examples {args.max_train_examples}: nothing would be trained; give a number "
                          "above 0 (leave it out to use every training pair).")
@@ -387,10 +401,15 @@ def main(argv: list[str] | None = None) -> dict:
     except ValueError as error:  # an unknown preset
         raise SystemExit(str(error)) from None
     validate_run_settings(args, preset)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, one process guards the folder for the run
+    guarded = int(os.environ.get("RANK", "0")) == 0  # under torchrun, one process guards the folder for the run
+    try:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        lock = hold_output_dir_lock(args.output_dir) if guarded else None
+    except OSError as error:  # a file in the folder's place, a read-only mount, no permission
+        raise SystemExit(f"--output-dir {args.output_dir}: cannot write there ({error.strerror or error}). Choose a "
+                         "folder you can write to.") from None
+    if not guarded:
         return run(args, argv, preset, started)
-    lock = hold_output_dir_lock(args.output_dir)
     try:
         check_run_identity(args.output_dir, run_identity(args), args.resume, args.overwrite_output_dir)
         return run(args, argv, preset, started)
@@ -450,6 +469,9 @@ def prepare(state: Run) -> None:
     state.tokenized = tokenize(state.data, state.tokenizer, args.max_source_length, max_target_length)
     check_source_lengths(state.tokenized, state.model.config.max_source_length, args.max_source_length)
     state.max_new_tokens = generation_length(state.tokenized, max_target_length)
+    # the model's own ceiling never refuses the length its targets need
+    config = state.model.config
+    config.max_generation_tokens = max(config.max_generation_tokens, state.max_new_tokens)
     state.num_beams = int(state.preset["training"].pop("generation_num_beams", 1))
 
 
@@ -532,7 +554,7 @@ def evaluate(state: Run) -> tuple[dict, str | None]:
     """Test scores and the run's record; and, when the validation score is below the task's threshold, the note
     that says the run did not converge."""
     args, model = state.args, state.model
-    threshold = convergence_threshold(args.task)
+    threshold = convergence_threshold(args.task, args.preset)
     unconverged = None
     if threshold is not None:
         validation_score = final_validation_score(state.trainer, threshold["metric"])

@@ -125,11 +125,12 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
 
     # the model now is the best checkpoint: its validation score decides whether the run learned the task
     validation = trainer.evaluate()[f"eval_{METRIC}"]
-    threshold = convergence_threshold(args.task)
+    threshold = convergence_threshold(args.task, args.preset)
     unconverged = None
     if validation > threshold["maximum"]:
         unconverged = (f"did not converge: {validation:.2f} {METRIC.replace('_', ' ')} on validation, above the "
-                       f"{threshold['maximum']} that the ntm preset reaches; try {threshold['hint']}")
+                       f"{threshold['maximum']} that the {threshold['preset']} preset reaches; "
+                       f"try {threshold['hint']}")
     test_splits = [split for split in data if split.startswith("test")]
     scores = {}
     for split in test_splits:

@@ -31,12 +31,14 @@ def presets_for_model_types(model_types) -> list[str]:
     return [name for name in available_presets() if load_preset(name)["model_type"] in model_types]
 
 
-def convergence_threshold(task: str) -> dict | None:
-    """`{"metric", "minimum" or "maximum", "hint"}`: the validation score past which a run on `task` has not learned
-    it (below the minimum, or above the maximum for an error count), stored
-    with the task's own preset (which reaches it); None for tasks without one (translation: BLEU depends on the
-    corpus)."""
-    return load_preset(TASK_PRESETS[task])["convergence"].get(task)
+def convergence_threshold(task: str, preset: str | None = None) -> dict | None:
+    """`{"metric", "minimum" or "maximum", "hint", "preset"}`: the validation score past which a run on `task` has not
+    learned it (below the minimum, or above the maximum for an error count), stored with the preset that reaches it:
+    `preset`'s own threshold for the task where it states one, else the task's own preset's; None for tasks without
+    one (translation: BLEU depends on the corpus)."""
+    name = preset if preset is not None and task in load_preset(preset)["convergence"] else TASK_PRESETS[task]
+    threshold = load_preset(name)["convergence"].get(task)
+    return None if threshold is None else {**threshold, "preset": name}
 
 
 __all__ = ["DEFAULT_MODEL_TYPE", "PRESETS_DIR", "TASK_PRESETS", "available_presets", "convergence_threshold",
