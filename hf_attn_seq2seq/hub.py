@@ -40,8 +40,9 @@ def write_model_folder(
     other export writes there at the same time.
     """
     folder = Path(folder)
-    # staging folders of killed exports and of the model's own atomic save inside them
-    for pattern in (f".{folder.name}.*", f"..{folder.name}.*"):
+    # staging folders of killed exports and of the model's own atomic save inside them (`write_staged`'s names
+    # only: a user's `.model.bak` beside the folder is theirs)
+    for pattern in (f".{folder.name}.saving-*", f".{folder.name}.old.*", f"..{folder.name}.saving-*"):
         for leftover in folder.parent.glob(pattern):
             shutil.rmtree(leftover, ignore_errors=True)
 

@@ -47,11 +47,12 @@ def test_the_folder_is_swapped_in_one_step_and_old_leftovers_are_removed(tmp_pat
     new = folder_bytes(folder)
     assert new["model.safetensors"] != old["model.safetensors"] and new.keys() == old.keys()
     # what a SIGKILL leaves (no handler runs): staging folders of the export and of the model's own save
-    for leftover in (".model.k1l2l3", "..model.k1l2l3.saving-x9"):
+    for leftover in (".model.saving-k1l2l3", ".model.old.k1l2l3", "..model.saving-k1l2l3.saving-x9"):
         (tmp_path / leftover).mkdir()
         (tmp_path / leftover / "model.safetensors").write_bytes(b"half")
+    (tmp_path / ".model.bak").mkdir()  # the user's own, named like the folder
     hub.write_model_folder(folder, tiny_model(seed=4, vocab_size=len(tokenizer)), tokenizer)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.bak", "model"]
 
 
 def test_exchange_swaps_two_folders(tmp_path):
