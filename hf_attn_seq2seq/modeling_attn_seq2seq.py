@@ -29,7 +29,7 @@ from .configuration_attn_seq2seq import AttnSeq2SeqConfig
 # Imported so that the pipeline file travels with the model: transformers copies a model file's relative imports on
 # `save_pretrained` and fetches them with remote code, so a re-saved or fine-tuned model keeps the pipeline that its
 # config's `custom_pipelines` names.
-from .pipeline_attn_seq2seq import Seq2SeqGenerationPipeline  # noqa: F401
+from .pipeline_attn_seq2seq import Seq2SeqGenerationPipeline, check_generation_budget  # noqa: F401
 
 
 # The output field that holds the decoder state: transformers 5.24 renamed it from `past_key_values` to `cache` (and
@@ -1233,18 +1233,9 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         max_new_tokens = kwargs.get("max_new_tokens", settings.max_new_tokens)
         max_length = kwargs.get("max_length", settings.max_length)
         if max_new_tokens is not None:
-            name, budget = "max_new_tokens", max_new_tokens
-        elif max_length is not None:
-            name, budget = "max_length", max_length - 1  # the decoder start token counts in max_length
-        else:
-            return
-        ceiling = getattr(self.config, "max_generation_tokens", None)
-        if isinstance(budget, (int, float)) and ceiling is not None and budget > ceiling:
-            raise ValueError(
-                f"{name}={budget if name == 'max_new_tokens' else max_length} would let generate produce more than "
-                f"this model's max_generation_tokens={ceiling} tokens per sequence. Ask for fewer, or pass "
-                "allow_long_generation=True to generate that many anyway (memory grows with every token and beam)."
-            )
+            check_generation_budget(f"max_new_tokens={max_new_tokens}", max_new_tokens, self.config)
+        elif isinstance(max_length, (int, float)):  # the decoder start token counts in max_length
+            check_generation_budget(f"max_length={max_length}", max_length - 1, self.config)
 
     def _greedy_search(self, input_ids, attention_mask, max_new_tokens, eos_token_id, pad_token_id, start_token_id):
         """Greedy decoding as transformers does it: once a sequence has produced an end token it continues with

@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .pipeline_attn_seq2seq import check_generation_budget, check_source_length, check_text, source_length_limit
+
 
 PRECISIONS = ("fp32", "int8")
 
@@ -132,13 +134,8 @@ class OnnxAttnSeq2Seq:
         for name, value in (("max_new_tokens", max_new_tokens), ("num_beams", num_beams)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}.")
-        ceiling = getattr(self.config, "max_generation_tokens", None)
-        if ceiling is not None and max_new_tokens > ceiling and not allow_long_generation:
-            raise ValueError(
-                f"max_new_tokens={max_new_tokens} would let generate produce more than this model's "
-                f"max_generation_tokens={ceiling} tokens per sequence. Ask for fewer, or pass "
-                "allow_long_generation=True to generate that many anyway (memory grows with every token and beam)."
-            )
+        if not allow_long_generation:
+            check_generation_budget(f"max_new_tokens={max_new_tokens}", max_new_tokens, self.config)
         eos = settings.eos_token_id if settings.eos_token_id is not None else self.config.eos_token_id
         eos_ids = set(eos) if isinstance(eos, (list, tuple)) else ({eos} if eos is not None else set())
         pad = settings.pad_token_id if settings.pad_token_id is not None else self.config.pad_token_id
@@ -228,8 +225,6 @@ class OnnxAttnSeq2Seq:
         returns them; `settings` go to `generate`."""
         if self.tokenizer is None:
             raise ValueError(f"{self.folder} holds no tokenizer; pass ids to generate() instead.")
-        from .pipeline_attn_seq2seq import check_source_length, check_text, source_length_limit
-
         single = isinstance(inputs, str)
         if not single and not isinstance(inputs, (list, tuple)):
             raise TypeError(f"{type(self).__name__} takes a string or a list of strings; the input is "

@@ -33,6 +33,19 @@ def check_text(text, index: int, type_error_prefix: str | None = None) -> None:
                          f"({text[error.start]!a}). Decode the text with its real encoding.") from None
 
 
+def check_generation_budget(setting: str, budget: int, config) -> None:
+    """The error `generate` and the ONNX runner give when a call would let one sequence grow past the model's
+    `max_generation_tokens` (`setting` is what the call set, e.g. "max_new_tokens=5000"); callers skip it for
+    `allow_long_generation=True`."""
+    ceiling = getattr(config, "max_generation_tokens", None)
+    if ceiling is not None and isinstance(budget, (int, float)) and budget > ceiling:
+        raise ValueError(
+            f"{setting} would let generate produce more than this model's max_generation_tokens={ceiling} tokens "
+            "per sequence. Ask for fewer, or pass allow_long_generation=True to generate that many anyway (memory "
+            "grows with every token and beam)."
+        )
+
+
 def source_length_limit(tokenizer, config) -> int:
     """The longest source, in tokens, that text-in paths (pipeline, ONNX runner, demo) accept: the smaller of the
     tokenizer's `model_max_length` and the model's `max_source_length`."""
@@ -193,5 +206,6 @@ class Seq2SeqGenerationPipeline(Pipeline):
         }
 
 
-__all__ = ["GENERATION_SETTINGS", "TASK_NAME", "Seq2SeqGenerationPipeline", "check_source_length", "check_text",
+__all__ = ["GENERATION_SETTINGS", "TASK_NAME", "Seq2SeqGenerationPipeline", "check_generation_budget",
+           "check_source_length", "check_text",
            "sequence_attentions", "source_length_limit"]
