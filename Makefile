@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 TRAIN_ARGS ?=
 
-.PHONY: install train translation copy demo test test-floor test-all lint bench bench-ntm clean
+.PHONY: install train translation copy demo test test-floor test-newest test-other-kernels test-all lint bench bench-ntm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,10 +53,9 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
-# The suite on the oldest transformers the package supports (the floor of the pin in pyproject.toml), in its own venv:
-# with `make test` (the newest release the pin allows) it proves the range the README states.
+# The suite on the oldest transformers the package supports (the floor in pyproject.toml), in its own venv.
 FLOOR_VENV ?= .venv-floor
-TRANSFORMERS_FLOOR := $(shell sed -n 's/.*"transformers>=\([0-9.]*\),.*/\1/p' pyproject.toml)
+TRANSFORMERS_FLOOR := $(shell sed -n 's/.*"transformers>=\([0-9.]*\)".*/\1/p' pyproject.toml)
 
 $(FLOOR_VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(FLOOR_VENV)
@@ -68,6 +67,26 @@ $(FLOOR_VENV)/.installed: pyproject.toml
 test-floor: $(FLOOR_VENV)/.installed
 	$(FLOOR_VENV)/bin/python -c "import transformers; assert transformers.__version__ == '$(TRANSFORMERS_FLOOR)'"
 	$(FLOOR_VENV)/bin/python -m pytest
+
+# The tests that compare saved and reloaded models bit for bit (in one process and across processes), on other CPU
+# kernels than this machine's defaults: MKL's SSE4.2 path, ATen without AVX, one thread. A model computes the same
+# after a load on any x86 CPU only if these pass too.
+OTHER_KERNELS := MKL_ENABLE_INSTRUCTIONS=SSE4_2 ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1
+test-other-kernels: install
+	$(OTHER_KERNELS) $(BIN)/python -m pytest tests/test_save_load.py tests/test_ntm.py tests/test_peft.py \
+		tests/test_hub_pipeline.py tests/test_resume_and_ddp.py
+
+# The suite on the newest transformers release the package index serves today, installed fresh in its own venv (a
+# release that breaks the package shows up here first). .ci/newest_transformers.py installs it and says which it is.
+NEWEST_VENV ?= .venv-newest
+test-newest:
+	rm -rf $(NEWEST_VENV)
+	$(PYTHON) -m venv $(NEWEST_VENV)
+	$(NEWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(NEWEST_VENV)/bin/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
+	$(NEWEST_VENV)/bin/python -m pip install --quiet -e ".[test]"
+	$(NEWEST_VENV)/bin/python .ci/newest_transformers.py
+	$(NEWEST_VENV)/bin/python -m pytest
 
 test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
@@ -83,4 +102,4 @@ bench-ntm: install
 	$(BIN)/python -m benchmarks.ntm_copy --minutes 15 --seeds 0 1 2
 
 clean:
-	rm -rf $(VENV) $(FLOOR_VENV) outputs .pytest_cache
+	rm -rf $(VENV) $(FLOOR_VENV) $(NEWEST_VENV) outputs .pytest_cache

@@ -1,6 +1,19 @@
 """Configurations of the Neural Turing Machine and of its LSTM baseline."""
 
-from transformers import PreTrainedConfig
+import transformers
+from packaging.version import Version
+
+
+# The oldest transformers this code runs on (pyproject.toml's floor). Checked before importing names that older
+# releases lack, so that a process with transformers 4.x gets this message rather than an ImportError from inside.
+TRANSFORMERS_FLOOR = "5.5.0"
+if Version(transformers.__version__) < Version(TRANSFORMERS_FLOOR):
+    raise ImportError(
+        f"This model's code needs transformers>={TRANSFORMERS_FLOOR}, and this process has transformers "
+        f"{transformers.__version__}. Upgrade it: pip install --upgrade 'transformers>={TRANSFORMERS_FLOOR}'"
+    )
+
+from transformers import PreTrainedConfig  # noqa: E402 (after the version check)
 
 
 CONTROLLERS = ("lstm", "feedforward")

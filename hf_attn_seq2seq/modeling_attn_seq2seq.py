@@ -425,6 +425,9 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
         only log a report. A caller who passes `output_loading_info=True` gets the report instead and decides."""
         wants_report = kwargs.get("output_loading_info", False)
         kwargs["output_loading_info"] = True
+        # No layer of this model has a Hub kernel; transformers 5.25 turns kernels on by default and then requires the
+        # `kernels` package, so a load would fail where it is not installed.
+        kwargs.setdefault("use_kernels", False)
         settings_file = Path(str(pretrained_model_name_or_path)) / "generation_config.json"
         try:
             if settings_file.is_file():
@@ -447,8 +450,9 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
                     f"The weights in {pretrained_model_name_or_path} are corrupt: {name} holds non-finite values "
                     "(NaN or infinity), which would make every output empty. Save or download the model again."
                 )
-        # Loaded weights are slices of one buffer at arbitrary byte offsets; CPU kernels then take other SIMD paths and
-        # the last bits of the outputs differ from the saved model's. Fresh (aligned) copies make the round trip exact.
+        # safetensors places each tensor at an arbitrary 8-byte offset of the file and transformers keeps the weights
+        # there. MKL's GEMM kernels below AVX2 (which it may pick on non-Intel CPUs) sum in an order set by 64-byte
+        # alignment, so such weights give outputs a few ULPs from the saved model's. Fresh copies are 64-byte aligned.
         with torch.no_grad():
             for parameter in model.parameters():
                 if parameter.device.type != "meta":

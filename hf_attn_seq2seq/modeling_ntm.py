@@ -138,6 +138,22 @@ class BitSequencePreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = False
     accepts_loss_kwargs = False  # the loss is a mean over scored bits; Trainer scales it for gradient accumulation
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        # No layer of these models has a Hub kernel; transformers 5.25 turns kernels on by default and then requires
+        # the `kernels` package, so a load would fail where it is not installed.
+        kwargs.setdefault("use_kernels", False)
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded
+        # safetensors places each tensor at an arbitrary 8-byte offset of the file and transformers keeps the weights
+        # there. MKL's GEMM kernels below AVX2 (which it may pick on non-Intel CPUs) sum in an order set by 64-byte
+        # alignment, so such weights give outputs a few ULPs from the saved model's. Fresh copies are 64-byte aligned.
+        with torch.no_grad():
+            for parameter in model.parameters():
+                if parameter.device.type != "meta":
+                    parameter.data = parameter.data.clone()
+        return loaded
+
 
 class NTMPreTrainedModel(BitSequencePreTrainedModel):
     config_class = NTMConfig

@@ -2,15 +2,21 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import pytest
 import torch
 from conftest import random_batch, tiny_model
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 
 from hf_attn_seq2seq import AttnSeq2SeqForConditionalGeneration, AttnSeq2SeqModel
+
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 OPTIONS = dict(attention="additive", bidirectional=True, bidirectional_merge="concat", encoder_layers=2,
@@ -28,6 +34,9 @@ def test_round_trip_is_exact(tmp_path):
     assert not info["unexpected_keys"]
     for (name, expected), (_, actual) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert torch.equal(expected, actual), name
+    # Bit-exact outputs need the weights 64-byte aligned, as fresh tensors are: MKL's kernels below AVX2 sum in an
+    # order set by alignment (`make test-other-kernels` runs this file on them).
+    assert all(parameter.data_ptr() % 64 == 0 for parameter in loaded.parameters())
     with torch.no_grad():
         decoder_ids = input_ids[:, :3]
         expected = model(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_ids).logits
@@ -83,3 +92,25 @@ def test_fresh_process_loads_with_trust_remote_code_without_the_package(tmp_path
                             cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == expected.tolist()
+
+
+@pytest.mark.parametrize("config_file", ["configuration_attn_seq2seq.py", "configuration_ntm.py"])
+def test_a_transformers_older_than_the_floor_gets_one_message_naming_the_version(config_file):
+    """The Hub folders' config file is the first code transformers runs; on a 4.x release it must say what it needs
+    rather than fail on a name that 4.x lacks."""
+    floor = re.search(r'"transformers>=([0-9.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    path = ROOT / "hf_attn_seq2seq" / config_file
+    script = textwrap.dedent(f"""
+        import importlib.util, transformers
+        transformers.__version__ = "4.57.6"  # the last 4.x release, still widely installed
+        spec = importlib.util.spec_from_file_location("remote_config", {str(path)!r})
+        try:
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        except ImportError as error:
+            print(error)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"This model's code needs transformers>={floor}, and this process has transformers 4.57.6. Upgrade it: "
+        f"pip install --upgrade 'transformers>={floor}'")
