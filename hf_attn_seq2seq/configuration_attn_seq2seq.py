@@ -73,8 +73,11 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
         attention_layer (`str`): `"top"` scores with the top decoder layer (Luong); `"bottom"` scores with the
             bottom layer and feeds the context to every upper layer and to the output (GNMT).
         dropout (`float`): dropout on embeddings, between LSTM layers and before the output layer.
-        tie_word_embeddings (`bool`): share the decoder embedding with the output layer (adds a projection of the
-            output features to `embedding_size`).
+        tie_word_embeddings (`bool`): share the decoder embedding with the output layer.
+        output_projection (`bool`, *optional*): project the output features to `embedding_size` (no bias) before the
+            output layer, which then has the shape of the decoder embedding. Defaults to `tie_word_embeddings`, which
+            needs it unless the features are `embedding_size` wide. Kept apart from the tying, so that untying (as
+            PEFT does after merging an adapter into a tied output layer) leaves the architecture as it was.
         init_range (`float`): embeddings and linear weights start uniform in `±init_range`.
         max_source_length (`int`): longest source, in tokens, that the model accepts.
         max_generation_tokens (`int`): the most tokens one `generate` call may produce per sequence; a larger
@@ -109,6 +112,7 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
     reverse_source: bool = False
     use_cache: bool = True
     tie_word_embeddings: bool = False
+    output_projection: bool | None = None
     is_encoder_decoder: bool = True
     pad_token_id: int | None = 0
     bos_token_id: int | None = 1
@@ -128,6 +132,8 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
         return config_dict, kwargs
 
     def __post_init__(self, **kwargs):
+        if self.output_projection is None:  # folders saved before the option existed: the tied layout had it
+            self.output_projection = self.tie_word_embeddings
         self.validate_options()
         super().__post_init__(**kwargs)
         if not getattr(self, "custom_pipelines", None):
@@ -138,8 +144,8 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
         for name in ("vocab_size", "embedding_size", "hidden_size", "encoder_layers", "decoder_layers",
                      "max_source_length", "max_generation_tokens"):
             _positive_int(name, getattr(self, name))
-        for name in ("peeky", "input_feeding", "bidirectional", "residual", "tie_word_embeddings", "use_cache",
-                     "is_encoder_decoder", "reverse_source"):
+        for name in ("peeky", "input_feeding", "bidirectional", "residual", "tie_word_embeddings", "output_projection",
+                     "use_cache", "is_encoder_decoder", "reverse_source"):
             _flag(name, getattr(self, name))
         _choice("attention", self.attention, ATTENTION_TYPES)
         _choice("bidirectional_merge", self.bidirectional_merge, BIDIRECTIONAL_MERGES)
@@ -148,6 +154,11 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}.")
         if isinstance(self.init_range, bool) or not isinstance(self.init_range, (int, float)) or self.init_range <= 0:
             raise ValueError(f"init_range must be a positive number, got {self.init_range!r}.")
+        if self.tie_word_embeddings and not self.output_projection and self.decoder_feature_size != self.embedding_size:
+            raise ValueError(
+                f"tie_word_embeddings=True with output_projection=False needs output features as wide as the embedding "
+                f"({self.decoder_feature_size} != embedding_size={self.embedding_size}); set output_projection=True."
+            )
         if not self.is_encoder_decoder:
             raise ValueError("is_encoder_decoder must be True: AttnSeq2Seq is an encoder-decoder.")
         if self.attention == "none" and self.input_feeding:

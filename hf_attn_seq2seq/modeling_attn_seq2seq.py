@@ -381,6 +381,19 @@ def _bad_settings(settings_file: Path) -> str:
     return f"{', '.join(bad)}: " if bad else ""
 
 
+def _untie_output_layer_saved_tied(model, report: dict, saved_tied: bool) -> None:
+    """A folder saved with tied embeddings stores the output layer's weight once, as the decoder embedding. Loaded with
+    `tie_word_embeddings=False` (what PEFT advises before adapting the output layer), the output layer starts as a copy
+    of it: the model computes what the saved one did, with two tensors that training or a merge may now set apart."""
+    missing = report["missing_keys"]
+    config = model.config
+    if (saved_tied and not config.tie_word_embeddings and config.output_projection
+            and {str(name) for name in missing} == {"lm_head.weight"}):
+        with torch.no_grad():
+            model.lm_head.weight.copy_(model.model.decoder.embed_tokens.weight)
+        report["missing_keys"] = type(missing)()
+
+
 def _check_loading_report(source, model, report: dict) -> None:
     """Raise when the saved weights do not fit the architecture the config describes (another model's weights, or a
     config edited after the save). Between the bare model and the generation head (a folder saved from one class,
@@ -442,6 +455,11 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
                 f"The weights in {pretrained_model_name_or_path} cannot be read: model.safetensors is truncated or "
                 f"corrupt ({error}). Save or download the model again."
             ) from error
+        if report.get("missing_keys") and isinstance(model, AttnSeq2SeqForConditionalGeneration):
+            hub_options = {key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only",
+                                                        "subfolder") if key in kwargs}
+            saved_config, _ = cls.config_class.get_config_dict(pretrained_model_name_or_path, **hub_options)
+            _untie_output_layer_saved_tied(model, report, saved_tied=bool(saved_config.get("tie_word_embeddings")))
         if not wants_report:
             _check_loading_report(pretrained_model_name_or_path, model, report)
         for name, parameter in model.named_parameters():
@@ -1107,14 +1125,15 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
     def __init__(self, config: AttnSeq2SeqConfig):
         super().__init__(config)
         self.model = AttnSeq2SeqModel(config)
-        if config.tie_word_embeddings:
-            # the tied output layer reads embedding-sized vectors
+        if config.output_projection:
+            # an output layer of the decoder embedding's shape reads embedding-sized vectors
             self.output_projection = nn.Linear(config.decoder_feature_size, config.embedding_size, bias=False)
             self.lm_head = nn.Linear(config.embedding_size, config.vocab_size)
-            self._tied_weights_keys = {"lm_head.weight": "model.decoder.embed_tokens.weight"}
         else:
             self.output_projection = None
             self.lm_head = nn.Linear(config.decoder_feature_size, config.vocab_size)
+        if config.tie_word_embeddings:
+            self._tied_weights_keys = {"lm_head.weight": "model.decoder.embed_tokens.weight"}
         self.dropout = nn.Dropout(config.dropout)
         self.post_init()
 
@@ -1132,6 +1151,14 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         self.model.encoder.embed_tokens = value
 
     def save_pretrained(self, save_directory, *args, **kwargs):
+        if not self.config.tie_word_embeddings and self.lm_head.weight is self.model.decoder.embed_tokens.weight:
+            # Untied in the config after the model was built tied (PEFT does so after merging an adapter into the
+            # output layer): the save must hold both tensors, so they become two here as the config says.
+            self.lm_head.weight = nn.Parameter(self.lm_head.weight.detach().clone(),
+                                               requires_grad=self.lm_head.weight.requires_grad)
+            self._tied_weights_keys = None
+            if getattr(self, "all_tied_weights_keys", None):
+                self.all_tied_weights_keys = {}
         if self._auto_class is not None:
             # Also let AutoModel(..., trust_remote_code=True) load the bare encoder-decoder from this folder.
             auto_map = dict(getattr(self.config, "auto_map", None) or {})
