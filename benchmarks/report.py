@@ -1,6 +1,7 @@
 """benchmarks/RESULTS.md, rendered from what the benchmarks recorded: RESULTS.json (`benchmarks.run`),
 TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`), DEMO.json (`benchmarks.demo`),
-ONNX.json (`benchmarks.onnx_runtime`) and NTM_COPY.json (`benchmarks.ntm_copy`). Every benchmark writes its JSON and
+ONNX.json (`benchmarks.onnx_runtime`), NTM_COPY.json (`benchmarks.ntm_copy`) and FINE_TUNING.json
+(`benchmarks.fine_tuning`). Every benchmark writes its JSON and
 calls `write_results`; this module imports none of them."""
 
 import json
@@ -17,6 +18,7 @@ TOY_TASKS_PATH = Path(__file__).with_name("TOY_TASKS.json")
 DEMO_PATH = Path(__file__).with_name("DEMO.json")
 ONNX_PATH = Path(__file__).with_name("ONNX.json")
 NTM_COPY_PATH = Path(__file__).with_name("NTM_COPY.json")
+FINE_TUNING_PATH = Path(__file__).with_name("FINE_TUNING.json")
 PUBLISHED = ("BLEU 28.3 on test 2016 de→en (lowercased tokenized) for a bidirectional-GRU encoder with Bahdanau "
              "attention, 20.5M parameters, trained on a GPU")
 
@@ -162,6 +164,8 @@ def write_results(results: dict, command: str) -> str:
         lines += onnx_section(json.loads(ONNX_PATH.read_text()))
     if NTM_COPY_PATH.exists():  # recorded by benchmarks.ntm_copy
         lines += ntm_copy_section(json.loads(NTM_COPY_PATH.read_text()))
+    if FINE_TUNING_PATH.exists():  # recorded by benchmarks.fine_tuning
+        lines += fine_tuning_section(json.loads(FINE_TUNING_PATH.read_text()))
     text = "\n".join(lines)
     RESULTS_PATH.write_text(text)
     saved = {**results, "command": command}
@@ -340,6 +344,23 @@ def onnx_section(data: dict) -> list[str]:
 
 def copy_lengths(split: str) -> str:
     return "1-20" if split == "test" else split.rpartition("_")[2]
+
+
+def fine_tuning_section(data: dict) -> list[str]:
+    """Section 11: fine-tuning a converged date model with --init-from, by learning rate and length."""
+    lines = ["## 11. Fine-tuning with --init-from", "",
+             f"Command: `{data['command']}`. A date model trained to 100% with `--preset {data['preset']}` is "
+             f"fine-tuned on freshly drawn data (seed 1) at the preset's from-scratch learning rate "
+             f"({data['from_scratch_learning_rate']:g}) and at a tenth of it, the default of `--init-from`. The "
+             "validation exact match is measured before the first update and at the end; `kept` says which model "
+             "the run exported (the loaded one when validation fell).", "",
+             "| steps | learning rate | validation before | validation after | kept | test | seconds |",
+             "|---|---|---|---|---|---|---|"]
+    for run in data["runs"]:
+        lines.append(f"| {run['steps']} | {run['learning_rate']:g} | {run['validation_before']:.2f} | "
+                     f"{run['validation_after']:.2f} | {run['kept']} | {run['test_exact_match']:.2f} | "
+                     f"{run['seconds']:.0f} |")
+    return lines + [""]
 
 
 def ntm_copy_section(data: dict) -> list[str]:

@@ -103,11 +103,19 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path, monkeypatch):
         torch.testing.assert_close(resumed[name], tensor, atol=1e-5, rtol=1e-4)
 
 
-def test_init_from_starts_at_the_saved_model_and_improves(tmp_path):
-    learnable = ("--num-examples", "2000", "--set", "hidden_size=64")  # partly learned after 4 epochs
-    run(tmp_path, "base", *learnable, "--set", "num_train_epochs=4")
-    base = tmp_path / "base" / "model"
-    run(tmp_path, "tuned", *learnable, "--seed", "5", "--init-from", str(base), "--set", "num_train_epochs=2")
+LEARNABLE = ("--num-examples", "2000", "--set", "hidden_size=64")  # partly learned after 4 epochs
+
+
+@pytest.fixture(scope="module")
+def partly_trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("base")
+    run(folder, "base", *LEARNABLE, "--set", "num_train_epochs=4")
+    return folder / "base" / "model"
+
+
+def test_init_from_starts_at_the_saved_model_and_improves(tmp_path, partly_trained):
+    base = partly_trained
+    run(tmp_path, "tuned", *LEARNABLE, "--seed", "5", "--init-from", str(base), "--set", "num_train_epochs=2")
     log = json.loads((tmp_path / "tuned" / "model" / "training_log.json").read_text())
     evaluations = [entry for entry in log if "eval_exact_match" in entry]
     assert evaluations[0]["epoch"] == 0
@@ -123,6 +131,30 @@ def test_init_from_starts_at_the_saved_model_and_improves(tmp_path):
     assert evaluations[0]["eval_exact_match"] == pytest.approx(expected)
     assert evaluations[-1]["eval_exact_match"] > evaluations[0]["eval_exact_match"]
     assert evaluations[-1]["eval_loss"] < evaluations[0]["eval_loss"]
+
+
+def test_init_from_never_exports_a_model_worse_on_validation_than_it_loaded(tmp_path, partly_trained, capsys):
+    # a learning rate that wrecks the model: validation falls, and the loaded model is what the run exports
+    metrics = run(tmp_path, "wrecked", *LEARNABLE, "--init-from", str(partly_trained), "--set", "learning_rate=5",
+                  "--set", "num_train_epochs=1")
+    tuning = metrics["fine_tuning"]
+    assert tuning["metric"] == "exact_match" and tuning["kept"] == "start"
+    assert tuning["validation_after"] < tuning["validation_before"]
+    assert "exported the model --init-from loaded" in capsys.readouterr().out
+    exported = load_file(tmp_path / "wrecked" / "model" / "model.safetensors")
+    for name, tensor in load_file(partly_trained / "model.safetensors").items():
+        assert torch.equal(exported[name], tensor), name
+    saved = json.loads((tmp_path / "wrecked" / "model" / "metrics.json").read_text())
+    assert saved["fine_tuning"] == tuning
+
+
+def test_init_from_fine_tunes_at_a_tenth_of_the_presets_learning_rate_unless_told(tmp_path):
+    from_scratch = train_module.load_preset("attention")["training"]["learning_rate"]
+    for extra, expected in (((), from_scratch * 0.1), (("--set", "learning_rate=0.002"), 0.002)):
+        args = train_module.parse_args(["--task", "date", "--output-dir", "x", "--init-from", "y", *extra])
+        preset = train_module.apply_overrides(train_module.load_preset("attention"), args.overrides)
+        arguments = train_module.training_arguments(args, preset, tmp_path, 1000)
+        assert arguments.learning_rate == pytest.approx(expected) and arguments.eval_on_start
 
 
 def test_each_toy_task_defaults_to_its_own_preset_which_states_its_threshold():

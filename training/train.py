@@ -343,10 +343,49 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path, num_train_examp
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=without_accelerator(),
     )
+    values.update(preset["training"])
     if args.init_from:
         values["eval_on_start"] = True  # the first evaluation scores the loaded model before any update
-    values.update(preset["training"])
+        if "learning_rate" not in overridden_keys(args.overrides):
+            values["learning_rate"] *= FINE_TUNING_LEARNING_RATE_FACTOR
     return Seq2SeqTrainingArguments(**values)
+
+
+# A trained model moves far from its optimum at a from-scratch learning rate; a tenth of it keeps a converged date
+# model's validation score over a whole fine-tuning run (benchmarks/RESULTS.md, "Fine-tuning with --init-from").
+FINE_TUNING_LEARNING_RATE_FACTOR = 0.1
+
+
+def overridden_keys(overrides: list[str]) -> set[str]:
+    return {item.partition("=")[0] for item in overrides}
+
+
+def validation_metric(task: str) -> str:
+    """The validation score a run is judged by: BLEU for translation, exact match for the toy tasks."""
+    return "bleu" if task == "translation" else "exact_match"
+
+
+def keep_the_better_of_start_and_end(state: "Run") -> None:
+    """After fine-tuning (`--init-from`), go back to the loaded model when validation is worse than it was before the
+    first update, and say so: a fine-tuning run never exports a model that lost what it had."""
+    metric = validation_metric(state.args.task)
+    key = f"eval_{metric}"
+    history = [entry for entry in state.trainer.state.log_history if key in entry]
+    if not history or history[0].get("step") != 0:
+        return
+    before, after = float(history[0][key]), final_validation_score(state.trainer, metric)
+    state.fine_tuning = {"metric": metric, "validation_before": before, "validation_after": after,
+                         "kept": "fine-tuned"}
+    if after >= before:
+        return
+    state.fine_tuning["kept"] = "start"
+    state.validation_score = before
+    logger.warning("Fine-tuning lowered validation %s from %.2f to %.2f: the exported model is the one --init-from "
+                   "loaded. Try a lower --set learning_rate=... (now %g).", metric, before, after,
+                   state.trainer.args.learning_rate)
+    state.model = AutoModelForSeq2SeqLM.from_pretrained(state.args.init_from)
+    raise_generation_ceiling(state.model.config, state.max_new_tokens)
+    state.trainer.model = state.trainer.model_wrapped = state.model
 
 
 def score_translations(args, data, split: str, model, tokenizer, max_new_tokens: int, num_beams: int,
@@ -434,6 +473,8 @@ class Run:
     num_beams: int = 1
     trainer: object = None
     train_seconds: float = 0.0
+    fine_tuning: dict | None = None  # --init-from: validation before and after, and which model was kept
+    validation_score: float | None = None  # set where the kept model is not the last one evaluated
 
     @property
     def model_dir(self) -> Path:
@@ -450,6 +491,8 @@ def run(args, argv: list[str] | None, preset: dict, started: float) -> dict:
     state = Run(args, preset, command, started)
     prepare(state)
     train(state)
+    if args.init_from:
+        keep_the_better_of_start_and_end(state)
     metrics, unconverged = evaluate(state)
     if not state.trainer.is_world_process_zero():
         return metrics  # under torchrun, one process writes the folder and prints
@@ -469,10 +512,13 @@ def prepare(state: Run) -> None:
     state.tokenized = tokenize(state.data, state.tokenizer, args.max_source_length, max_target_length)
     check_source_lengths(state.tokenized, state.model.config.max_source_length, args.max_source_length)
     state.max_new_tokens = generation_length(state.tokenized, max_target_length)
-    # the model's own ceiling never refuses the length its targets need
-    config = state.model.config
-    config.max_generation_tokens = max(config.max_generation_tokens, state.max_new_tokens)
+    raise_generation_ceiling(state.model.config, state.max_new_tokens)
     state.num_beams = int(state.preset["training"].pop("generation_num_beams", 1))
+
+
+def raise_generation_ceiling(config, max_new_tokens: int) -> None:
+    """The model's own ceiling never refuses the length its targets need."""
+    config.max_generation_tokens = max(config.max_generation_tokens, max_new_tokens)
 
 
 def train(state: Run) -> None:
@@ -557,7 +603,9 @@ def evaluate(state: Run) -> tuple[dict, str | None]:
     threshold = convergence_threshold(args.task, args.preset)
     unconverged = None
     if threshold is not None:
-        validation_score = final_validation_score(state.trainer, threshold["metric"])
+        validation_score = state.validation_score
+        if validation_score is None or threshold["metric"] != validation_metric(args.task):
+            validation_score = final_validation_score(state.trainer, threshold["metric"])
         if validation_score < threshold["minimum"]:
             unconverged = convergence_note(args.task, validation_score, threshold)
     if args.task == "translation":
@@ -579,6 +627,7 @@ def evaluate(state: Run) -> tuple[dict, str | None]:
         **({"source_lang": args.source_lang, "target_lang": args.target_lang} if args.task == "translation" else {}),
         **{key: value for key, value in test_metrics.items() if key.startswith("test_")},
         **({"did_not_converge": unconverged} if unconverged else {}),
+        **({"fine_tuning": state.fine_tuning} if state.fine_tuning else {}),
     }
     return metrics, unconverged
 
@@ -646,6 +695,11 @@ def report(state: Run, metrics: dict, unconverged: str | None) -> None:
           ", ".join(f"{name} {value:.2f}" for name, value in card_scores(metrics).items()))
     for source, prediction in metrics["examples"].items():
         print(f"  {source!r:>34} -> {prediction}")
+    if state.fine_tuning:
+        tuning = state.fine_tuning
+        kept = "the model --init-from loaded" if tuning["kept"] == "start" else "the fine-tuned model"
+        print(f"fine-tuning: validation {tuning['metric']} {tuning['validation_before']:.2f} before, "
+              f"{tuning['validation_after']:.2f} after; exported {kept}")
     total_seconds = time.perf_counter() - state.started
     print(f"saved {state.model_dir} (heatmap: {state.model_dir / 'attention_0.png'}) in {total_seconds:.0f} s total")
     warn_if_unconverged(args, unconverged)
