@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 TRAIN_ARGS ?=
 
-.PHONY: install train translation copy demo test test-floor test-newest test-other-kernels test-all lint bench bench-ntm clean
+.PHONY: install train translation copy demo test test-floor test-newest test-other-kernels test-transformers-common test-all lint bench bench-ntm clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,21 @@ test-other-kernels: install
 	$(OTHER_KERNELS) $(BIN)/python -m pytest tests/test_save_load.py tests/test_ntm.py tests/test_peft.py \
 		tests/test_hub_pipeline.py tests/test_resume_and_ddp.py
 
+# transformers' own common model tests (ModelTesterMixin) on this model, from the source distribution of the installed
+# transformers release, downloaded once into .transformers-tests/ (tests/test_transformers_common.py says what runs).
+TRANSFORMERS_TESTS ?= .transformers-tests
+test-transformers-common: install
+	version=$$($(BIN)/python -c "import transformers; print(transformers.__version__)"); \
+	folder=$(TRANSFORMERS_TESTS)/$$version; \
+	if [ ! -f $$folder/tests/test_modeling_common.py ]; then \
+		rm -rf $$folder.download && mkdir -p $$folder.download && \
+		$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: "transformers==$$version" -d $$folder.download && \
+		tar -xzf $$folder.download/transformers-$$version.tar.gz -C $$folder.download && \
+		mkdir -p $$folder && mv $$folder.download/transformers-$$version/tests $$folder/tests && \
+		rm -rf $$folder.download; \
+	fi; \
+	TRANSFORMERS_TESTS_DIR=$$folder/tests $(BIN)/python -m pytest tests/test_transformers_common.py -m "slow or not slow"
+
 # The suite on the newest transformers release the package index serves today, installed fresh in its own venv (a
 # release that breaks the package shows up here first). .ci/newest_transformers.py installs it and says which it is.
 NEWEST_VENV ?= .venv-newest
@@ -102,4 +117,4 @@ bench-ntm: install
 	$(BIN)/python -m benchmarks.ntm_copy --minutes 15 --seeds 0 1 2
 
 clean:
-	rm -rf $(VENV) $(FLOOR_VENV) $(NEWEST_VENV) outputs .pytest_cache
+	rm -rf $(VENV) $(FLOOR_VENV) $(NEWEST_VENV) $(TRANSFORMERS_TESTS) outputs .pytest_cache

@@ -154,10 +154,11 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
             raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}.")
         if isinstance(self.init_range, bool) or not isinstance(self.init_range, (int, float)) or self.init_range <= 0:
             raise ValueError(f"init_range must be a positive number, got {self.init_range!r}.")
-        if self.tie_word_embeddings and not self.output_projection and self.decoder_feature_size != self.embedding_size:
+        features, embedding = self.decoder_feature_size, self.embedding_size
+        if self.tie_word_embeddings and not self.output_projection and features != embedding:
             raise ValueError(
-                f"tie_word_embeddings=True with output_projection=False needs output features as wide as the embedding "
-                f"({self.decoder_feature_size} != embedding_size={self.embedding_size}); set output_projection=True."
+                "tie_word_embeddings=True with output_projection=False needs output features as wide as the "
+                f"embedding ({features} != embedding_size={embedding}); set output_projection=True."
             )
         if not self.is_encoder_decoder:
             raise ValueError("is_encoder_decoder must be True: AttnSeq2Seq is an encoder-decoder.")

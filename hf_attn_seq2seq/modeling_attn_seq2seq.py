@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import initialization as init
 from transformers.cache_utils import Cache
 from transformers.generation import GenerationConfig, GenerationMixin
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import ModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.modeling_utils import PreTrainedModel
 
@@ -179,7 +181,17 @@ class AttnSeq2SeqCache(Cache):
         self.cell_state = cell_state
         self.attentional_vector = attentional_vector
         self.source_keys = source_keys
-        self.seen_tokens = 0
+        # A tensor, not an int: exporters that flatten the cache (transformers.exporters) keep ints as constants of
+        # the graph's input spec, and a counter that changes every step would refuse the next step.
+        self.seen_tokens_count = torch.zeros((), dtype=torch.long, device=hidden_state.device)
+
+    @property
+    def seen_tokens(self) -> int:
+        """The decoder tokens this state has read."""
+        return int(self.seen_tokens_count)
+
+    def count_read_tokens(self, number: int) -> None:
+        self.seen_tokens_count = self.seen_tokens_count + number
 
     def _tensor_names(self) -> tuple[str, ...]:
         return ("hidden_state", "cell_state", "attentional_vector", "source_keys")
@@ -559,24 +571,30 @@ def _merge_directions(forward: torch.Tensor, backward: torch.Tensor, merge: str)
     return (forward + backward) / 2
 
 
-def _run_lstm(owner: nn.Module, lstm: nn.LSTM, layer_input: torch.Tensor, initial=None, lengths=None):
-    """`lstm(layer_input, initial)` as `(output, h_n, c_n)`, over packed sequences when `lengths` (on the CPU) are
-    given. Under gradient checkpointing (set on `owner` by `model.gradient_checkpointing_enable()`) the layer's
-    activations are recomputed in the backward pass."""
+class LSTMLayer(GradientCheckpointingLayer, nn.LSTM):
+    """One LSTM layer, with `nn.LSTM`'s parameters and names, as a transformers `GradientCheckpointingLayer`: under
+    `model.gradient_checkpointing_enable()` its activations are recomputed in the backward pass.
 
-    def run(layer_input, *initial):
-        if lengths is None:
-            output, (h_n, c_n) = lstm(layer_input, initial or None)
-            return output, h_n, c_n
-        packed = pack_padded_sequence(layer_input, lengths, batch_first=True, enforce_sorted=False)
-        packed_output, (h_n, c_n) = lstm(packed, initial or None)
-        output, _ = pad_packed_sequence(packed_output, batch_first=True, total_length=layer_input.shape[1])
+    `layer(layer_input, h_0, c_0, lengths=None)` returns `(output, h_n, c_n)`, running over packed sequences when
+    `lengths` (on the CPU) are given; the initial states are optional.
+    """
+
+    def forward(self, layer_input: torch.Tensor, *initial: torch.Tensor, lengths: torch.Tensor | None = None):
+        return lstm_over_rows(partial(nn.LSTM.forward, self), layer_input, initial, lengths)
+
+
+def lstm_over_rows(run_lstm, layer_input: torch.Tensor, initial: tuple, lengths: torch.Tensor | None):
+    """`(output, h_n, c_n)` of `run_lstm(input, (h_0, c_0) or None)` (an `nn.LSTM` call, float or int8), over packed
+    sequences when `lengths` (on the CPU) are given, so that padding reaches neither direction nor the final states."""
+    initial = tuple(initial) or None
+    if lengths is None:
+        output, (h_n, c_n) = run_lstm(layer_input, initial)
         return output, h_n, c_n
+    packed = pack_padded_sequence(layer_input, lengths, batch_first=True, enforce_sorted=False)
+    packed_output, (h_n, c_n) = run_lstm(packed, initial)
+    output, _ = pad_packed_sequence(packed_output, batch_first=True, total_length=layer_input.shape[1])
+    return output, h_n, c_n
 
-    initial = () if initial is None else tuple(initial)
-    if owner.gradient_checkpointing and owner.training and torch.is_grad_enabled():
-        return owner._gradient_checkpointing_func(run, layer_input, *initial)
-    return run(layer_input, *initial)
 
 def _masked_lstm_direction(layer_input: torch.Tensor, mask: torch.Tensor, weight_ih: torch.Tensor,
                            weight_hh: torch.Tensor, bias_ih: torch.Tensor, bias_hh: torch.Tensor, reverse: bool):
@@ -646,7 +664,6 @@ class AttnSeq2SeqEncoder(nn.Module):
     def __init__(self, config: AttnSeq2SeqConfig):
         super().__init__()
         self.config = config
-        self.gradient_checkpointing = False  # per LSTM layer; set by `gradient_checkpointing_enable()`
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         self.dropout = nn.Dropout(config.dropout)
         layers = []
@@ -656,9 +673,9 @@ class AttnSeq2SeqEncoder(nn.Module):
                 # concat halves each direction so that the merged state keeps hidden_size
                 halves = config.bidirectional_merge == "concat"
                 direction_size = config.hidden_size // 2 if halves else config.hidden_size
-                layers.append(nn.LSTM(input_size, direction_size, batch_first=True, bidirectional=True))
+                layers.append(LSTMLayer(input_size, direction_size, batch_first=True, bidirectional=True))
             else:
-                layers.append(nn.LSTM(input_size, config.hidden_size, batch_first=True))
+                layers.append(LSTMLayer(input_size, config.hidden_size, batch_first=True))
         self.layers = nn.ModuleList(layers)
         # How a traced call (torch.export, torch.compile) runs one LSTM layer over right-padded rows: a loop of cell
         # steps for a fixed source length. An exporter may put an operator with per-row lengths in its place.
@@ -737,7 +754,7 @@ class AttnSeq2SeqEncoder(nn.Module):
             if tracing:
                 output, h_n, c_n = self.traced_lstm(lstm, layer_input, reading_mask)
             else:
-                output, h_n, c_n = _run_lstm(self, lstm, layer_input, lengths=lengths_cpu if is_padded else None)
+                output, h_n, c_n = lstm(layer_input, lengths=lengths_cpu if is_padded else None)
             # output: batch x src_len x (directions * direction_size); h_n, c_n: directions x batch x direction_size
             if lstm.bidirectional:
                 merge = self.config.bidirectional_merge
@@ -780,7 +797,6 @@ class AttnSeq2SeqDecoder(nn.Module):
     def __init__(self, config: AttnSeq2SeqConfig):
         super().__init__()
         self.config = config
-        self.gradient_checkpointing = False  # per LSTM layer; set by `gradient_checkpointing_enable()`
         hidden_size = config.hidden_size
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         self.dropout = nn.Dropout(config.dropout)
@@ -793,7 +809,7 @@ class AttnSeq2SeqDecoder(nn.Module):
             bottom_input_size += self.attentional_vector_size
         upper_input_size = hidden_size + (hidden_size if self.attends_from_bottom else 0)
         self.layers = nn.ModuleList(
-            nn.LSTM(bottom_input_size if index == 0 else upper_input_size, hidden_size, batch_first=True)
+            LSTMLayer(bottom_input_size if index == 0 else upper_input_size, hidden_size, batch_first=True)
             for index in range(config.decoder_layers)
         )
 
@@ -826,7 +842,7 @@ class AttnSeq2SeqDecoder(nn.Module):
             if index > 0 and self.attends_from_bottom:
                 layer_input = torch.cat([hidden, context], dim=-1)
             initial = (state.hidden_state[:, index][None].contiguous(), state.cell_state[:, index][None].contiguous())
-            output, h_n, c_n = _run_lstm(self, lstm, self.dropout(layer_input), initial)  # output: batch x tgt x H
+            output, h_n, c_n = lstm(self.dropout(layer_input), *initial)  # output: batch x tgt x H
             if self.config.residual and index > 0:
                 output = output + hidden
             if index == 0 and self.attends_from_bottom:
@@ -890,7 +906,7 @@ class AttnSeq2SeqDecoder(nn.Module):
         else:
             hidden, context, weights, layer_outputs = self._run_layers(bottom_input, state, encoder_states,
                                                                        source_mask)
-        state.seen_tokens += tgt_len
+        state.count_read_tokens(tgt_len)
 
         features = [hidden] if context is None else [context, hidden]  # the seed's [c; h]
         if self.config.peeky:
@@ -1025,7 +1041,11 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
         self.encoder.embed_tokens = value
 
     def get_encoder(self, modality: str | None = None) -> AttnSeq2SeqEncoder:
-        """The text encoder (`modality` is accepted as in `PreTrainedModel.get_encoder`; text is the only one)."""
+        """The text encoder (`modality` None or "text"). For another (`"image"`, `"audio"`...), transformers' own
+        answer: the model itself, meaning "none" (its exporters would take a text encoder given there for an image
+        encoder)."""
+        if modality not in (None, "text"):
+            return super().get_encoder(modality=modality)
         return self.encoder
 
     def get_decoder(self) -> "AttnSeq2SeqDecoder":
@@ -1138,7 +1158,11 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         self.post_init()
 
     def get_encoder(self, modality: str | None = None) -> AttnSeq2SeqEncoder:
-        """The text encoder (`modality` is accepted as in `PreTrainedModel.get_encoder`; text is the only one)."""
+        """The text encoder (`modality` None or "text"). For another (`"image"`, `"audio"`...), transformers' own
+        answer: the model itself, meaning "none" (its exporters would take a text encoder given there for an image
+        encoder)."""
+        if modality not in (None, "text"):
+            return super().get_encoder(modality=modality)
         return self.model.encoder
 
     def get_decoder(self) -> "AttnSeq2SeqDecoder":

@@ -16,6 +16,26 @@ import warnings
 import torch
 from torch import nn
 
+from .modeling_attn_seq2seq import LSTMLayer, lstm_over_rows
+
+
+class Int8LSTMLayer(torch.ao.nn.quantized.dynamic.LSTM):
+    """The int8 twin of `LSTMLayer`: the same call, `(layer_input, h_0, c_0, lengths=None)` to `(output, h_n, c_n)`."""
+
+    def forward(self, layer_input: torch.Tensor, *initial: torch.Tensor, lengths: torch.Tensor | None = None):
+        return lstm_over_rows(super().forward, layer_input, initial, lengths)
+
+    @classmethod
+    def from_float(cls, module: LSTMLayer, **kwargs) -> "Int8LSTMLayer":
+        # torch converts only modules whose type is exactly nn.LSTM: convert a plain copy, then give it this call
+        plain = nn.LSTM(module.input_size, module.hidden_size, num_layers=module.num_layers, bias=module.bias,
+                        batch_first=module.batch_first, bidirectional=module.bidirectional)
+        plain.load_state_dict(module.state_dict())
+        plain.qconfig = module.qconfig
+        quantized = torch.ao.nn.quantized.dynamic.LSTM.from_float(plain, **kwargs)
+        quantized.__class__ = cls
+        return quantized
+
 
 def quantize_dynamic_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
     """A copy of `model` (in eval mode) whose LSTM and Linear weights are int8, activations quantized per batch."""
@@ -27,8 +47,10 @@ def quantize_dynamic_int8(model: nn.Module, inplace: bool = False) -> nn.Module:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
         warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
-        quantized = torch.ao.quantization.quantize_dynamic(target, {nn.LSTM, nn.Linear}, dtype=torch.qint8,
-                                                           inplace=True)
+        mapping = {**torch.ao.quantization.quantization_mappings.get_default_dynamic_quant_module_mappings(),
+                   LSTMLayer: Int8LSTMLayer}
+        quantized = torch.ao.quantization.quantize_dynamic(target, {nn.LSTM, LSTMLayer, nn.Linear}, dtype=torch.qint8,
+                                                           mapping=mapping, inplace=True)
     quantized.is_int8_quantized = True
     return quantized
 

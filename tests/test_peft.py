@@ -1,7 +1,7 @@
 """PEFT adapters on the model, tied and untied: wrap, train, save, reload onto a fresh base, merge, save, reload.
 
 Adaptable with LoRA: the embeddings (`embed_tokens`), the attention's projections (`key_projection` with the
-`general` and `additive` scores, `query_projection` and `score` with `additive`), `output_projection` and `lm_head`.
+`general` and `additive` scores, `query_projection` and `energy` with `additive`), `output_projection` and `lm_head`.
 The LSTM layers are trained whole through `modules_to_save`, one layer per name (`model.decoder.layers.1`).
 """
 

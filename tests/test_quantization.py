@@ -2,14 +2,16 @@ import pytest
 import torch
 from conftest import random_batch, tiny_model
 
+from hf_attn_seq2seq.modeling_attn_seq2seq import LSTMLayer
 from hf_attn_seq2seq.quantization import quantize_dynamic_int8
 
 
 def test_int8_model_generates_and_refuses_to_save(tmp_path):
     model = tiny_model(hidden_size=16)
     quantized = quantize_dynamic_int8(model)
-    assert type(quantized.model.encoder.layers[0]).__module__.startswith("torch.ao.nn.quantized")
-    assert type(model.model.encoder.layers[0]) is torch.nn.LSTM  # the original is left as it was
+    assert isinstance(quantized.model.encoder.layers[0], torch.ao.nn.quantized.dynamic.LSTM)
+    assert isinstance(quantized.lm_head, torch.ao.nn.quantized.dynamic.Linear)
+    assert type(model.model.encoder.layers[0]) is LSTMLayer  # the original is left as it was
     input_ids, attention_mask = random_batch([5, 3])
     output = quantized.generate(input_ids, attention_mask=attention_mask, max_new_tokens=4, num_beams=2)
     assert output.shape[0] == 2

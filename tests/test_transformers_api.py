@@ -6,6 +6,7 @@ import copy
 import pytest
 import torch
 from conftest import PAD, VOCAB_SIZE, random_batch, tiny_model
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from hf_attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD
 
@@ -205,18 +206,19 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients(options):
     assert model.supports_gradient_checkpointing
     enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
     enable()  # the name changed in transformers 5.24; the mechanism did not
-    assert model.model.encoder.gradient_checkpointing and model.model.decoder.gradient_checkpointing
+    layers = [*model.model.encoder.layers, *model.model.decoder.layers]
+    assert all(isinstance(layer, GradientCheckpointingLayer) and layer.gradient_checkpointing for layer in layers)
     calls = []
-    checkpoint = model.model.encoder._gradient_checkpointing_func
-    for module in (model.model.encoder, model.model.decoder):
-        module._gradient_checkpointing_func = lambda *args, **kwargs: calls.append(1) or checkpoint(*args, **kwargs)
+    checkpoint = layers[0]._gradient_checkpointing_func
+    for layer in layers:
+        layer._gradient_checkpointing_func = lambda *args, **kwargs: calls.append(1) or checkpoint(*args, **kwargs)
     checkpointed_loss, checkpointed = loss_and_gradients()
     assert len(calls) >= model.config.encoder_layers + model.config.decoder_layers  # every LSTM layer ran in one
     torch.testing.assert_close(checkpointed_loss, plain_loss)
     for name, gradient in plain.items():
         torch.testing.assert_close(checkpointed[name], gradient, atol=1e-6, rtol=1e-5, msg=name)
     (getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable)()
-    assert not model.model.encoder.gradient_checkpointing
+    assert not any(layer.gradient_checkpointing for layer in layers)
 
 
 # 7. inputs_embeds / decoder_inputs_embeds ---------------------------------------------------------------------------
