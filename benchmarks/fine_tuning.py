@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> dict:
                              "validation_after": tuning["validation_after"], "kept": tuning["kept"],
                              "test_exact_match": metrics["test_exact_match"], "seconds": round(seconds, 1)})
                 print(runs[-1])
-    record = {"command": "python -m benchmarks.fine_tuning" + (" " + " ".join(argv) if argv else ""),
-              "preset": PRESET, "from_scratch_learning_rate": from_scratch, "runs": runs}
+    given = sys.argv[1:] if argv is None else argv
+    record = {"command": " ".join(["python -m benchmarks.fine_tuning", *given]),
+              "preset": PRESET, "from_scratch_learning_rate": from_scratch, "runs": runs,
+              "base": str(args.base) if args.base else f"python -m training.train --task date --preset {PRESET}"}
     FINE_TUNING_PATH.write_text(json.dumps(record, indent=2) + "\n")
     rewrite_results()
     return record

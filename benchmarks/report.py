@@ -353,7 +353,8 @@ def fine_tuning_section(data: dict) -> list[str]:
              f"fine-tuned on freshly drawn data (seed 1) at the preset's from-scratch learning rate "
              f"({data['from_scratch_learning_rate']:g}) and at a tenth of it, the default of `--init-from`. The "
              "validation exact match is measured before the first update and at the end; `kept` says which model "
-             "the run exported (the loaded one when validation fell).", "",
+             "the run exported (the loaded one when validation fell)."
+             + (f" The converged model: `{data['base']}`." if data.get("base") else ""), "",
              "| steps | learning rate | validation before | validation after | kept | test | seconds |",
              "|---|---|---|---|---|---|---|"]
     for run in data["runs"]:
