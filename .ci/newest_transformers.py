@@ -27,7 +27,7 @@ def newest_release() -> str:
     return match.group(1)
 
 
-def install_requirements_that_resolve(version: str) -> list[str]:
+def install_requirements_that_resolve() -> list[str]:
     """The runtime requirements of the installed transformers that the index cannot meet (after trying each)."""
     unmet = []
     for line in importlib.metadata.requires("transformers") or []:
@@ -51,7 +51,7 @@ def main() -> None:
     if pip("install", "--quiet", f"transformers=={version}", check=False).returncode != 0:
         pip("install", "--quiet", "--no-deps", f"transformers=={version}")
         importlib.invalidate_caches()
-        unmet = install_requirements_that_resolve(version)
+        unmet = install_requirements_that_resolve()
         if unmet:
             print(f"transformers {version} is installed without these requirements, which the index cannot meet: "
                   + "; ".join(unmet), flush=True)

@@ -182,8 +182,9 @@ class AttnSeq2SeqCache(Cache):
         self.attentional_vector = attentional_vector
         self.source_keys = source_keys
         # A tensor, not an int: exporters that flatten the cache (transformers.exporters) keep ints as constants of
-        # the graph's input spec, and a counter that changes every step would refuse the next step.
-        self.seen_tokens_count = torch.zeros((), dtype=torch.long, device=hidden_state.device)
+        # the graph's input spec, and a counter that changes every step would refuse the next step. On the CPU, so
+        # that reading it never waits for an accelerator.
+        self.seen_tokens_count = torch.zeros((), dtype=torch.long)
 
     @property
     def seen_tokens(self) -> int:
@@ -437,6 +438,12 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
     main_input_name = "input_ids"
     supports_gradient_checkpointing = True
     _is_stateful = True
+
+    def get_encoder(self, modality: str | None = None):
+        """transformers' own lookup, with "text", this model's one modality, as the default: the text encoder, and for
+        another modality (`"image"`, `"audio"`...) the model itself, meaning "none" (transformers' exporters read an
+        encoder given there as one of that modality)."""
+        return super().get_encoder(modality=None if modality == "text" else modality)
 
     @classmethod
     def _supports_default_dynamic_cache(cls) -> bool:
@@ -1040,14 +1047,6 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
     def set_input_embeddings(self, value: nn.Embedding) -> None:
         self.encoder.embed_tokens = value
 
-    def get_encoder(self, modality: str | None = None) -> AttnSeq2SeqEncoder:
-        """The text encoder (`modality` None or "text"). For another (`"image"`, `"audio"`...), transformers' own
-        answer: the model itself, meaning "none" (its exporters would take a text encoder given there for an image
-        encoder)."""
-        if modality not in (None, "text"):
-            return super().get_encoder(modality=modality)
-        return self.encoder
-
     def get_decoder(self) -> "AttnSeq2SeqDecoder":
         return self.decoder
 
@@ -1156,14 +1155,6 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
             self._tied_weights_keys = {"lm_head.weight": "model.decoder.embed_tokens.weight"}
         self.dropout = nn.Dropout(config.dropout)
         self.post_init()
-
-    def get_encoder(self, modality: str | None = None) -> AttnSeq2SeqEncoder:
-        """The text encoder (`modality` None or "text"). For another (`"image"`, `"audio"`...), transformers' own
-        answer: the model itself, meaning "none" (its exporters would take a text encoder given there for an image
-        encoder)."""
-        if modality not in (None, "text"):
-            return super().get_encoder(modality=modality)
-        return self.model.encoder
 
     def get_decoder(self) -> "AttnSeq2SeqDecoder":
         return self.model.decoder
