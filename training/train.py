@@ -379,7 +379,6 @@ def keep_the_better_of_start_and_end(state: "Run") -> None:
     if after >= before:
         return
     state.fine_tuning["kept"] = "start"
-    state.validation_score = before
     logger.warning("Fine-tuning lowered validation %s from %.2f to %.2f: the exported model is the one --init-from "
                    "loaded. Try a lower --set learning_rate=... (now %g).", metric, before, after,
                    state.trainer.args.learning_rate)
@@ -474,7 +473,6 @@ class Run:
     trainer: object = None
     train_seconds: float = 0.0
     fine_tuning: dict | None = None  # --init-from: validation before and after, and which model was kept
-    validation_score: float | None = None  # set where the kept model is not the last one evaluated
 
     @property
     def model_dir(self) -> Path:
@@ -603,8 +601,10 @@ def evaluate(state: Run) -> tuple[dict, str | None]:
     threshold = convergence_threshold(args.task, args.preset)
     unconverged = None
     if threshold is not None:
-        validation_score = state.validation_score
-        if validation_score is None or threshold["metric"] != validation_metric(args.task):
+        tuning = state.fine_tuning
+        if tuning and tuning["kept"] == "start" and tuning["metric"] == threshold["metric"]:
+            validation_score = tuning["validation_before"]  # the exported model is not the last one evaluated
+        else:
             validation_score = final_validation_score(state.trainer, threshold["metric"])
         if validation_score < threshold["minimum"]:
             unconverged = convergence_note(args.task, validation_score, threshold)
