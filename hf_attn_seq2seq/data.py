@@ -3,16 +3,16 @@
 Every loader returns a `datasets.DatasetDict` whose splits have the string columns `source` and `target`.
 """
 
-import calendar
-import datetime
+import functools
 import gzip
 import json
 import random
 import string
-from collections.abc import Callable
 from pathlib import Path
 
 import datasets
+
+from .dates import DateSampler, check_languages
 
 
 TASKS = ("date", "addition", "reverse")
@@ -25,73 +25,17 @@ SPLIT_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation"
 # Dates
 # --------------------------------------------------------------------------------------------------------------------
 
-FIRST_YEAR, LAST_YEAR = 1700, 2099
-# Two-digit years read as 1950-2049 (the usual pivot); numeric m/d/yy dates are drawn only from that window.
-TWO_DIGIT_PIVOT = 50
-MONTHS = [calendar.month_name[m] for m in range(1, 13)]
-WEEKDAYS = [calendar.day_name[d] for d in range(7)]
+# The date generator (CLDR's patterns through Babel, informal forms, the book's formats) lives in `dates`.
 
 
-def _case(text: str, style: str) -> str:
-    return {"lower": text.lower(), "title": text, "upper": text.upper()}[style]
+def _date_example(rng: random.Random, languages=None) -> tuple[str, str]:
+    sample = _date_sampler(None if languages is None else tuple(check_languages(languages))).sample(rng)
+    return sample.source, sample.target
 
 
-def _month(date: datetime.date, style: str, abbreviated: bool) -> str:
-    name = MONTHS[date.month - 1]
-    return _case(name[:3] if abbreviated else name, style)
-
-
-def _weekday(date: datetime.date, style: str, abbreviated: bool) -> str:
-    name = WEEKDAYS[date.weekday()]
-    return _case(name[:3] if abbreviated else name, style)
-
-
-def _two_digit_year_ok(date: datetime.date) -> bool:
-    return 1900 + TWO_DIGIT_PIVOT <= date.year < 2000 + TWO_DIGIT_PIVOT
-
-
-# Each family renders a date as people write it; `style` is the letter case for month and weekday names.
-DATE_FAMILIES: dict[str, Callable[[datetime.date, str], str]] = {
-    "month_day_year": lambda d, s: f"{_month(d, s, False)} {d.day}, {d.year}",  # september 27, 1994
-    "mon_day_year": lambda d, s: f"{_month(d, s, True)} {d.day}, {d.year}",  # Sep 27, 1994
-    "weekday_month_day_year": lambda d, s: f"{_weekday(d, s, False)}, {_month(d, s, False)} {d.day}, {d.year}",
-    "wkd_mon_day_year": lambda d, s: f"{_weekday(d, s, True)}, {_month(d, s, True)} {d.day}, {d.year}",
-    "day_mon_year": lambda d, s: f"{d.day} {_month(d, s, True)} {d.year}",  # 27 Sep 1994
-    "day_month_year": lambda d, s: f"{d.day} {_month(d, s, False)} {d.year}",  # 27 September 1994
-    "weekday_day_month_year": lambda d, s: f"{_weekday(d, s, False)} {d.day} {_month(d, s, False)} {d.year}",
-    "month_day_year_no_comma": lambda d, s: f"{_month(d, s, False)} {d.day} {d.year}",  # September 27 1994
-    "m/d/yy": lambda d, s: f"{d.month}/{d.day}/{d.year % 100:02d}",  # 9/27/94
-    "m/d/yyyy": lambda d, s: f"{d.month}/{d.day}/{d.year}",  # 9/27/1994
-    "mm/dd/yyyy": lambda d, s: f"{d.month:02d}/{d.day:02d}/{d.year}",  # 09/27/1994
-    "d.m.yyyy": lambda d, s: f"{d.day}.{d.month}.{d.year}",  # 27.9.1994
-    "dd.mm.yyyy": lambda d, s: f"{d.day:02d}.{d.month:02d}.{d.year}",  # 27.09.1994
-    "iso": lambda d, s: d.isoformat(),  # 1994-09-27
-    "yyyy/mm/dd": lambda d, s: f"{d.year}/{d.month:02d}/{d.day:02d}",  # 1994/09/27
-}
-NAMED_FAMILIES = {name for name in DATE_FAMILIES if "mon" in name or "weekday" in name or "wkd" in name}
-
-
-def render_date(date: datetime.date, family: str, style: str = "title") -> str:
-    """`date` written in one of `DATE_FAMILIES` (letter `style`: lower, title or upper)."""
-    if family == "m/d/yy" and not _two_digit_year_ok(date):
-        raise ValueError(f"{date} cannot be written with a two-digit year (window {1900 + TWO_DIGIT_PIVOT}-"
-                         f"{2000 + TWO_DIGIT_PIVOT - 1}).")
-    return DATE_FAMILIES[family](date, style)
-
-
-def _random_date(rng: random.Random) -> datetime.date:
-    first = datetime.date(FIRST_YEAR, 1, 1).toordinal()
-    last = datetime.date(LAST_YEAR, 12, 31).toordinal()
-    return datetime.date.fromordinal(rng.randint(first, last))
-
-
-def _date_example(rng: random.Random) -> tuple[str, str]:
-    family = rng.choice(list(DATE_FAMILIES))
-    date = _random_date(rng)
-    while family == "m/d/yy" and not _two_digit_year_ok(date):
-        date = _random_date(rng)
-    style = rng.choice(("lower", "title", "upper"))
-    return render_date(date, family, style), date.isoformat()
+@functools.cache
+def _date_sampler(languages: tuple[str, ...] | None) -> DateSampler:
+    return DateSampler(languages)
 
 
 def _addition_example(rng: random.Random) -> tuple[str, str]:
@@ -113,16 +57,19 @@ def _reverse_example(rng: random.Random, lengths: tuple[int, int] = REVERSE_LENG
 EXAMPLE_GENERATORS = {"date": _date_example, "addition": _addition_example, "reverse": _reverse_example}
 
 
-def load_task(name: str, num_examples: int | None = None, seed: int = 0) -> datasets.DatasetDict:
+def load_task(name: str, num_examples: int | None = None, seed: int = 0, **generator_options) -> datasets.DatasetDict:
     """A toy task as `DatasetDict(train, validation, test)` with `source`/`target` strings, generated locally.
 
-    - `"date"`: a date as people write it -> ISO 8601 `YYYY-MM-DD` (default 50,000 examples).
+    - `"date"`: a date as people write it -> ISO 8601 `YYYY-MM-DD` (default 50,000 examples): CLDR's patterns in
+      several languages, informal forms and the book's formats (see `dates`); `languages=["en", "de"]` chooses the
+      languages (default: all of `dates.LANGUAGES`; numeric forms are always in).
     - `"addition"`: `"a+b"` -> the sum, operands of 1-3 digits (default 50,000).
     - `"reverse"`: a random string -> the string reversed (default 20,000).
     - `"copy"`: the Neural Turing Machine's copy task, sequences of bit vectors rather than text (see
       `ntm_tasks.load_copy_task` for its splits; default 160,000 training sequences).
 
-    The same `seed` gives the same data; sources are unique, so no source appears in two splits.
+    The same `seed` gives the same data; sources are unique, so no source appears in two splits. `generator_options`
+    go to the task's generator (`languages` for the date task).
     """
     if name == "copy":
         from .ntm_tasks import load_copy_task
@@ -130,6 +77,8 @@ def load_task(name: str, num_examples: int | None = None, seed: int = 0) -> data
         return load_copy_task(num_examples, seed)
     if name not in EXAMPLE_GENERATORS:
         raise ValueError(f"Unknown task {name!r}; expected one of {', '.join(repr(t) for t in TASKS)}, 'copy'.")
+    if generator_options and name != "date":
+        raise ValueError(f"Task {name!r} takes no options; got {', '.join(sorted(generator_options))}.")
     num_examples = DEFAULT_SIZES[name] if num_examples is None else num_examples
     if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 3:
         raise ValueError(f"num_examples must be an integer of at least 3 (one per split), got {num_examples!r}.")
@@ -138,7 +87,7 @@ def load_task(name: str, num_examples: int | None = None, seed: int = 0) -> data
     examples: dict[str, str] = {}
     attempts = 0
     while len(examples) < num_examples:
-        source, target = generate(rng)
+        source, target = generate(rng, **generator_options)
         examples.setdefault(source, target)
         attempts += 1
         if attempts > 20 * num_examples + 1000:
@@ -387,5 +336,4 @@ def load_translation(
     return dataset
 
 
-__all__ = ["DATE_FAMILIES", "DataFileError", "fresh_task_sources", "load_task", "load_translation", "read_lines",
-           "render_date"]
+__all__ = ["DataFileError", "fresh_task_sources", "load_task", "load_translation", "read_lines"]

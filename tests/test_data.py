@@ -3,18 +3,20 @@
 import datetime
 import gzip
 import json
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 from hf_attn_seq2seq.data import DataFileError, load_task, load_translation
+from hf_attn_seq2seq.dates import BOOK_FORMATS, LANGUAGES, NUMERIC, DateSampler, date_families, date_forms
 
 
 MULTI30K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multi30k"
 
-# Independent reading of every date family (strptime is case-insensitive for month and weekday names).
-STRPTIME_FORMATS = {
+# The book's formats read back with strptime (case-insensitive for month and weekday names).
+BOOK_STRPTIME_FORMATS = {
     "month_day_year": "%B %d, %Y",
     "mon_day_year": "%b %d, %Y",
     "weekday_month_day_year": "%A, %B %d, %Y",
@@ -23,31 +25,146 @@ STRPTIME_FORMATS = {
     "day_month_year": "%d %B %Y",
     "weekday_day_month_year": "%A %d %B %Y",
     "month_day_year_no_comma": "%B %d %Y",
+    "m/d/yy": "%m/%d/%y",
     "m/d/yyyy": "%m/%d/%Y",
+    "mm/dd/yyyy": "%m/%d/%Y",
     "d.m.yyyy": "%d.%m.%Y",
+    "dd.mm.yyyy": "%d.%m.%Y",
     "iso": "%Y-%m-%d",
     "yyyy/mm/dd": "%Y/%m/%d",
 }
-TWO_DIGIT_YEAR = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{2})$")
+SAMPLES_PER_FAMILY_AND_LANGUAGE = 25
+FOUR_DIGIT_YEAR_FIRST = re.compile(r"^\D*\d{4}(?!\d)")
+DAY_ABOVE_TWELVE_FIRST = re.compile(r"^\D*(1[3-9]|2\d|3[01])\D")
+DOTTED_DAY_AND_MONTH = re.compile(r"\d\.\s?\d")
+# What dateparser 1.5 cannot read, written as it reads it: fr-CA's `juill.` (it knows `juil.`) and ja's Monday
+# `月曜日` straight after `日` (it takes the 月 for a month). Both writings are CLDR's; the readings are dateparser's.
+DATEPARSER_SPELLINGS = {"juill.": "juil.", "Juill.": "Juil.", "JUILL.": "JUIL.", "日月曜日": "日 月曜日"}
 
 
-def parse_date(text: str) -> tuple[set[datetime.date], set[str]]:
-    dates, families = set(), set()
-    for family, pattern in STRPTIME_FORMATS.items():
-        try:
-            parsed = datetime.datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-        if "%A" in pattern or "%a" in pattern:
-            weekday = text.split(",")[0].split(" ")[0].lower()
-            assert parsed.strftime("%A").lower().startswith(weekday), f"wrong weekday in {text!r}"
-        dates.add(parsed)
-        families.add(family)
-    if match := TWO_DIGIT_YEAR.match(text):
-        month, day, year = (int(g) for g in match.groups())
-        dates.add(datetime.date(1900 + year if year >= 50 else 2000 + year, month, day))
-        families.add("m/d/yy")
-    return dates, families
+def convention_order(source: str) -> str:
+    """The documented reading of numeric fields (`dates` module docstring), as dateparser's DATE_ORDER."""
+    if FOUR_DIGIT_YEAR_FIRST.match(source):
+        return "YMD"
+    if DOTTED_DAY_AND_MONTH.search(source) or DAY_ABOVE_TWELVE_FIRST.match(source):
+        return "DMY"
+    return "MDY"
+
+
+def dateparser_reading(sample) -> datetime.date | None:
+    dateparser = pytest.importorskip("dateparser")
+    text = sample.source
+    for written, readable in DATEPARSER_SPELLINGS.items():
+        text = text.replace(written, readable)
+    languages = None if sample.language == NUMERIC else ["zh-Hant" if "Hant" in sample.form else sample.language]
+    settings = {"DATE_ORDER": convention_order(text), "REQUIRE_PARTS": ["day", "month", "year"]}
+    parsed = dateparser.parse(text, languages=languages, date_formats=["%Y%m%d"], settings=settings)
+    return None if parsed is None else parsed.date()
+
+
+def all_family_and_language_samples(seed: int, per_cell: int = SAMPLES_PER_FAMILY_AND_LANGUAGE):
+    sampler, rng = DateSampler(), random.Random(seed)
+    return [sampler.sample(rng, family, language) for family, languages in date_families().items()
+            for language in languages for _ in range(per_cell)]
+
+
+@pytest.fixture(scope="module")
+def date_samples():
+    return all_family_and_language_samples(seed=11)
+
+
+def test_every_date_source_parses_back_to_its_target_with_dateparser(date_samples):
+    """An independent parser reads every family in every language as the target; a two-digit year's century is the
+    window's, which dateparser (pivot at 1969) does not share, so only its last two digits are compared there."""
+    wrong = []
+    for sample in date_samples:
+        target, parsed = datetime.date.fromisoformat(sample.target), dateparser_reading(sample)
+        if parsed is not None and not FOUR_DIGIT_YEAR_FIRST.match(sample.source) and str(target.year) not in \
+                sample.source:
+            parsed = parsed.replace(year=parsed.year % 100 + target.year // 100 * 100)
+        if parsed != target:
+            wrong.append((sample.source, sample.target, parsed, sample.family, sample.language, sample.form))
+    assert not wrong, f"{len(wrong)} of {len(date_samples)} sources read otherwise: {wrong[:10]}"
+
+
+def test_two_digit_years_are_read_in_the_window_and_written_only_last(date_samples):
+    two_digit = [s for s in date_samples if s.target[:4] not in s.source]
+    assert len(two_digit) > 100
+    for sample in two_digit:
+        assert 1950 <= int(sample.target[:4]) <= 2049, sample
+        assert re.search(r"\D" + sample.target[2:4] + r"\D*$", sample.source), sample
+
+
+def test_day_first_numeric_dates_are_written_only_where_month_first_reads_the_same():
+    """`05/03/2021` is May 3 (month first); en-GB, fr, it, pt, es, nl write their numeric day-first forms only for
+    dates whose day is above 12 or equals the month."""
+    rng = random.Random(5)
+    day_first = [form for form in date_forms() if form.family.startswith("cldr_")
+                 and re.match(r"^(E+,? )?d{1,2}[/-]M{1,2}[/-]", form.name.split(" ", 1)[1])]
+    assert {form.language for form in day_first} >= {"en", "fr", "es", "it", "pt", "nl"}
+    for form in day_first:
+        for _ in range(40):
+            # in the two-digit-year window, which some of these forms need
+            date = datetime.date.fromordinal(rng.randint(*(datetime.date(y, 1, 1).toordinal() for y in (1950, 2049))))
+            assert form.accepts(date) == (date.day > 12 or date.day == date.month), (form.name, date)
+
+
+def test_month_first_numeric_forms_are_drawn_as_often_as_day_first_ones():
+    """en-US alone writes `E, M/d/y` among en's five locales; drawn by locale it would be a rare case of the rule the
+    model must learn from digits alone, so a family and language's readings are drawn equally often."""
+    sampler, rng = DateSampler(["en"]), random.Random(4)
+    forms = [sampler.sample(rng, "cldr_yMEd", "en").form for _ in range(2000)]
+    month_first = sum(form == "en_US E, M/d/y" for form in forms) / len(forms)
+    assert 0.45 < month_first < 0.55
+
+
+def test_every_family_and_language_is_drawn_with_every_letter_case(date_samples):
+    families = date_families()
+    assert set(LANGUAGES) == {"en", "de", "fr", "es", "it", "pt", "nl", "ko", "ja", "zh"}
+    assert {language for languages in families.values() for language in languages} == set(LANGUAGES) | {NUMERIC}
+    informal = {"book", "ordinal", "apostrophe_year", "dashed_month", "compact_digits", "rfc2822", "iso_variants",
+                "extra_spaces_commas"}
+    assert informal | {f"cldr_{length}" for length in ("full", "long", "medium", "short")} <= set(families)
+    seen = {(sample.family, sample.language) for sample in date_samples}
+    assert seen == {(family, language) for family, languages in families.items() for language in languages}
+    latin = [sample.source for sample in date_samples if sample.language in ("de", "fr", "es", "it", "pt", "nl")]
+    assert any(text.isupper() for text in latin) and any(text.islower() for text in latin)
+    assert any(text != text.lower() and text != text.upper() for text in latin)
+    scripts = "".join(sample.source for sample in date_samples)
+    for character in "년월일年月日曜星期äéçìû":
+        assert character in scripts
+
+
+def test_the_book_formats_are_kept_and_read_back_with_strptime():
+    sampler, rng = DateSampler(), random.Random(2)
+    seen = set()
+    for _ in range(600):
+        sample = sampler.sample(rng, "book")
+        parsed = datetime.datetime.strptime(sample.source, BOOK_STRPTIME_FORMATS[sample.form]).date()
+        if sample.form == "m/d/yy":
+            parsed = parsed.replace(year=int(sample.target[:2] + f"{parsed.year % 100:02d}"))
+        assert parsed.isoformat() == sample.target, sample
+        seen.add(sample.form)
+    assert seen == set(BOOK_FORMATS) == set(BOOK_STRPTIME_FORMATS)
+
+
+def test_the_alphabet_holds_every_character_the_generator_writes(date_samples):
+    alphabet = set(DateSampler().alphabet())
+    assert {character for sample in date_samples for character in sample.source} <= alphabet
+    assert set(DateSampler(["de"]).alphabet()) < alphabet and "년" not in DateSampler(["de"]).alphabet()
+
+
+def test_languages_choose_what_the_date_task_writes():
+    sampler = DateSampler(["de", "ko"])
+    rng = random.Random(0)
+    samples = [sampler.sample(rng) for _ in range(400)]
+    assert {sample.language for sample in samples} == {"de", "ko", NUMERIC}
+    only_english = load_task("date", 300, seed=1, languages=["en"])
+    assert not set("".join(only_english["train"]["source"])) & set("년年äéçì")
+    with pytest.raises(ValueError, match=r"Unknown date language\(s\) \['xx'\]; expected some of en, de"):
+        load_task("date", 300, languages=["xx"])
+    with pytest.raises(ValueError, match="Task 'addition' takes no options; got languages"):
+        load_task("addition", 300, languages=["en"])
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +172,11 @@ def date_task():
     return load_task("date", num_examples=4000, seed=3)
 
 
-def test_date_targets_are_the_iso_date_of_their_source(date_task):
-    seen_families, seen_cases = set(), set()
+def test_date_targets_are_iso_dates_over_a_wide_range(date_task):
+    years = []
     for split in date_task.values():
-        for source, target in zip(split["source"], split["target"]):
-            dates, families = parse_date(source)
-            assert dates == {datetime.date.fromisoformat(target)}, (source, target)
-            seen_families |= families
-            letters = "".join(c for c in source if c.isalpha())
-            if letters:
-                seen_cases.add("upper" if letters.isupper() else "lower" if letters.islower() else "title")
-    assert seen_families == set(STRPTIME_FORMATS) | {"m/d/yy"}
-    assert seen_cases == {"upper", "lower", "title"}
-
-
-def test_date_years_span_a_wide_range(date_task):
-    years = [int(t[:4]) for t in date_task["train"]["target"]]
+        for target in split["target"]:
+            years.append(datetime.date.fromisoformat(target).year)
     assert min(years) < 1750 and max(years) > 2050
 
 
