@@ -16,6 +16,20 @@ def _pyplot():
     return plt
 
 
+# Fonts with Hangul, kana and CJK glyphs that matplotlib falls back to when one is installed (e.g. Debian's
+# fonts-noto-cjk); without one, those characters of a date's heatmap labels are drawn as boxes.
+CJK_FONT_NAMES = ("Noto Sans CJK JP", "Noto Sans CJK KR", "Noto Sans CJK SC", "Noto Sans KR", "Noto Sans JP",
+                  "Noto Sans SC", "Source Han Sans", "WenQuanYi Zen Hei", "Droid Sans Fallback", "NanumGothic")
+
+
+def label_fonts() -> list[str]:
+    """matplotlib's default font first, then the installed fonts with CJK glyphs (a fallback list)."""
+    from matplotlib import font_manager, rcParams
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    return [rcParams["font.sans-serif"][0], *(name for name in CJK_FONT_NAMES if name in installed)]
+
+
 def attention_weights(model, tokenizer, source: str, max_new_tokens: int = 64, num_beams: int = 1):
     """Generate for `source` and return (source tokens, output tokens, weights `output_len x source_len`)."""
     encoded = tokenizer(source, return_tensors="pt")
@@ -45,11 +59,12 @@ def plot_attention(model, tokenizer, source: str, path: str | Path, max_new_toke
     height = max(3.0, 0.32 * len(output_tokens) + 1.2)
     figure, axis = plt.subplots(figsize=(width, height))
     axis.imshow(weights.numpy(), cmap="gray", vmin=0.0, vmax=1.0, aspect="auto")
-    axis.set_xticks(range(len(source_tokens)), [token_label(t) for t in source_tokens], rotation=90)
-    axis.set_yticks(range(len(output_tokens)), [token_label(t) for t in output_tokens])
+    fonts = label_fonts()
+    axis.set_xticks(range(len(source_tokens)), [token_label(t) for t in source_tokens], rotation=90, fontfamily=fonts)
+    axis.set_yticks(range(len(output_tokens)), [token_label(t) for t in output_tokens], fontfamily=fonts)
     axis.set_xlabel("source")
     axis.set_ylabel("output")
-    axis.set_title(source, fontsize=9)
+    axis.set_title(source, fontsize=9, fontfamily=fonts)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -438,3 +438,34 @@ def test_space_options_need_space(exported, capsys):
     with pytest.raises(SystemExit):
         push_main([str(exported), "--repo-id", "someone/model", "--space-id", "someone/x"])
     assert "need --space" in capsys.readouterr().err
+
+
+def test_a_date_model_of_two_languages_reads_both_in_a_fresh_process(tmp_path):
+    """Trained on German and Korean dates (`--languages de ko`): the card, the showcase and the tokenizer are theirs,
+    and a fresh process without the package translates both through the pipeline as the trained model does."""
+    output = tmp_path / "run"
+    train_main(["--task", "date", "--languages", "de", "ko", "--num-examples", "600", "--output-dir", str(output),
+                "--set", "hidden_size=32", "--set", "embedding_size=8", "--set", "num_train_epochs=1",
+                "--num-heatmaps", "0", "--allow-unconverged"])
+    folder = output / "model"
+    metadata = yaml.safe_load((folder / "README.md").read_text().split("---")[1])
+    assert metadata["language"] == ["de", "ko"]
+    showcase = list(json.loads((folder / "metrics.json").read_text())["examples"])
+    assert "Mittwoch, 3. März 2021" in showcase and "2021년 3월 3일" in showcase
+    assert "September 27, 1994" not in showcase
+    sources = ["Mittwoch, 3. März 2021", "2021년 3월 3일 수요일", "17.06.1953"]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    assert tokenizer.unk_token_id not in tokenizer(sources)["input_ids"][0] + tokenizer(sources)["input_ids"][1]
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    in_process = [tokenizer.decode(model.generate(**tokenizer(s, return_tensors="pt"))[0], skip_special_tokens=True)
+                  for s in sources]
+    script = f"""
+        import json, sys
+        from transformers import pipeline
+        translator = pipeline("translation", model={str(folder)!r}, trust_remote_code=True)
+        assert "hf_attn_seq2seq" not in sys.modules, "the package was imported"
+        print(json.dumps([r["translation_text"] for r in translator({sources!r})], ensure_ascii=False))
+    """
+    result = fresh_process(script, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [text.strip() for text in in_process]

@@ -33,6 +33,7 @@ import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration, LSTMBaselineConfig, NTMConfig
 from hf_attn_seq2seq.beam_search import gnmt_beam_search
 from hf_attn_seq2seq.data import load_task, load_translation
+from hf_attn_seq2seq.dates import LANGUAGES, LOCALES, NUMERIC, DateSampler, check_languages
 from hf_attn_seq2seq.evaluation import predict_texts, tokenize, tokenized_references
 from hf_attn_seq2seq.hub import generation_config_for, saved_model_type, write_model_folder
 from hf_attn_seq2seq.metrics import load_metric, make_compute_metrics, tokenized_bleu
@@ -64,19 +65,25 @@ MEMORY_TASKS = ("copy",)
 MODEL_CONFIGS = {DEFAULT_MODEL_TYPE: AttnSeq2SeqConfig, "ntm": NTMConfig, "ntm_lstm_baseline": LSTMBaselineConfig}
 MEMORY_MODEL_TYPES = ("ntm", "ntm_lstm_baseline")
 TASK_DESCRIPTIONS = {
-    "date": "date-format conversion (dates as people write them -> ISO 8601)",
+    "date": "date-format conversion (dates as people write them, in many languages -> ISO 8601)",
     "addition": "addition of two 1-3 digit numbers",
     "reverse": "string reversal",
 }
 # Typed in free form, none of them taken from the generated data.
 SHOWCASE_INPUTS = {
-    "date": ["September 27, 1994", "TUESDAY, SEPTEMBER 25, 1984", "27 Sep 1994", "6/3/73", "sat, jan 1, 2000",
-             "4.7.1776"],
     "addition": ["16+75", "999+1", "52+148"],
     "reverse": ["hello", "attention", "2024abc"],
 }
-# The card's `language` metadata: the toy tasks' text is English only where it has words (month and day names).
-CARD_LANGUAGES = {"date": ["en"], "addition": None, "reverse": None}
+# The date model's, with their language; the demo shows the first twelve, so languages and forms alternate.
+DATE_SHOWCASE_INPUTS = [
+    ("September 27, 1994", "en"), ("2021년 3월 3일", "ko"), ("Mittwoch, 3. März 2021", "de"),
+    ("3rd of March 2021", "en"), ("le 1er mai 1990", "fr"), ("2021年3月3日水曜日", "ja"), ("6/3/73", "en"),
+    ("3 de marzo de 2021", "es"), ("Mar 31 '54", "en"), ("1999年12月31日", "zh"), ("04-JUN-93", "en"),
+    ("quarta-feira, 7 de setembro de 1822", "pt"), ("TUESDAY, SEPTEMBER 25, 1984", "en"), ("4.7.1776", "de"),
+    ("19800304", NUMERIC), ("Sat, 04 Jan 1958", "en"), ("25 aprile 1945", "it"), ("5 mei 1945", "nl"),
+]
+# The card's `language` metadata: the toy tasks other than dates have no words.
+CARD_LANGUAGES = {"addition": None, "reverse": None}
 TRAINING_DEFAULTS = {field.name: field.default for field in dataclasses.fields(Seq2SeqTrainingArguments)}
 GENERATION_FIELDS = ("length_alpha", "coverage_beta")  # GNMT beam-search scoring of the final test translations
 
@@ -97,6 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              + ", ".join(f"{task}: {preset}" for task, preset in TASK_PRESETS.items()) + ")")
     parser.add_argument("--output-dir", type=Path, required=True)
     parser.add_argument("--num-examples", type=int, default=None, help="toy tasks: examples to generate")
+    parser.add_argument("--languages", nargs="+", default=None, metavar="LANG",
+                        help=f"date task: the languages dates are written in (default: all of {', '.join(LANGUAGES)})")
     parser.add_argument("--dataset", default=None, help="translation: a local folder/file or a Hub dataset name")
     parser.add_argument("--dataset-config", default=None, help="translation: the Hub dataset's configuration name")
     parser.add_argument("--data-files", nargs="+", default=None, metavar="SPLIT=PATH",
@@ -223,6 +232,13 @@ def validate_run_settings(args, preset: dict) -> None:
             raise SystemExit(f"--set {key}={value!r}: {what}; give a value above 0.")
     if args.init_from:
         check_init_from(args.init_from, args.task)
+    if args.languages is not None:
+        if args.task != "date":
+            raise SystemExit(f"--languages chooses the date task's languages; --task {args.task} has none.")
+        try:
+            check_languages(args.languages)
+        except ValueError as error:
+            raise SystemExit(f"--languages: {error}") from None
     if args.max_train_examples is not None and args.max_train_examples <= 0:
         raise SystemExit(f"--max-train-examples {args.max_train_examples}: nothing would be trained; give a number "
                          "above 0 (leave it out to use every training pair).")
@@ -252,7 +268,8 @@ def load_data(args):
             kwargs["data_files"] = split_files
         data = load_translation(args.dataset, args.source_lang, args.target_lang, **kwargs)
     else:
-        data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
+        options = {"languages": args.languages} if args.task == "date" else {}
+        data = load_task(args.task, num_examples=args.num_examples, seed=args.seed, **options)
     limit_training_examples(data, args.max_train_examples)
     test_split = args.test_split or "test"
     if test_split not in data:
@@ -282,6 +299,8 @@ def build_tokenizer(args, data, tokenizer_dir: Path):
     texts = list(data["train"]["source"]) + list(data["train"]["target"])
     if args.task == "translation":
         tokenizer = train_subword_tokenizer(texts, vocab_size=args.vocab_size)
+    elif args.task == "date":  # every character the generator can write, seen in the sample drawn or not
+        tokenizer = build_char_tokenizer(texts + [DateSampler(args.languages).alphabet()])
     else:
         tokenizer = build_char_tokenizer(texts)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every process builds the same one; one saves it
@@ -646,11 +665,41 @@ def export(state: Run, metrics: dict, unconverged: str | None) -> None:
     # the exported generation config: only what is set here
     model.generation_config = generation_config_for(model.config, max_new_tokens=state.max_new_tokens,
                                                     num_beams=state.num_beams)
-    showcase = SHOWCASE_INPUTS.get(args.task) or list(state.data[state.test_split]["source"][:5])
+    showcase = showcase_inputs(args) or list(state.data[state.test_split]["source"][:5])
     predictions = predict_texts(model, state.tokenizer, showcase, state.max_new_tokens, state.num_beams)
     metrics["examples"] = dict(zip(showcase, predictions))
     write_model_folder(state.model_dir, model, state.tokenizer, model.generation_config, metrics,
                        extra=lambda folder: write_reports(state, folder, metrics, showcase, unconverged))
+
+
+def showcase_inputs(args) -> list[str]:
+    """Free-form inputs to show the model on: for dates, those in the languages it was trained on."""
+    if args.task == "date":
+        languages = set(check_languages(args.languages)) | {NUMERIC}
+        return [text for text, language in DATE_SHOWCASE_INPUTS if language in languages]
+    return SHOWCASE_INPUTS.get(args.task, [])
+
+
+def card_languages(args) -> list[str] | None:
+    if args.task == "date":
+        return list(check_languages(args.languages))
+    return CARD_LANGUAGES.get(args.task, [args.source_lang, args.target_lang])
+
+
+def date_card_notes(args, examples: dict[str, str]) -> str:
+    """The date card's languages, reading conventions and showcase predictions."""
+    languages = ", ".join(f"`{language}` ({', '.join(LOCALES[language])})"
+                          for language in check_languages(args.languages))
+    rows = "\n".join(f"| `{source}` | `{prediction}` |" for source, prediction in examples.items())
+    return (f"Languages (CLDR locales through Babel): {languages}; and numeric forms. Families: CLDR's full, long, "
+            "medium and short patterns and common skeletons, ordinals, apostrophe years, dashed month abbreviations, "
+            "compact digits, RFC 2822 and ISO variants, extra spaces and commas, upper and lower case, and the "
+            "book's formats.\n\n"
+            "How ambiguous dates are read: numeric day and month with `/` or `-` and the year last are read month "
+            "first (`6/3/73` is 1973-06-03); with dots, day first (`4.7.1776` is 1776-07-04); a four-digit year "
+            "first is year-month-day; two-digit years fall in 1950-2049. A source that is not a date still gets a "
+            "`YYYY-MM-DD`-shaped answer, which means nothing.\n\n"
+            f"| input | output |\n|---|---|\n{rows}")
 
 
 def write_reports(state: Run, folder: Path, metrics: dict, showcase: list[str], unconverged: str | None) -> None:
@@ -678,11 +727,12 @@ def write_reports(state: Run, folder: Path, metrics: dict, showcase: list[str], 
         dataset_name=card_dataset_name(args),
         dataset_type=None if args.task == "translation" else "generated",
         dataset_split=state.test_split,
-        languages=CARD_LANGUAGES.get(args.task, [args.source_lang, args.target_lang]),
+        languages=card_languages(args),
         heatmap_file=heatmap_file,
         training_details=f"{metrics['parameters']:,} parameters; trained in {state.train_seconds:.0f} s on "
                          f"{torch.get_num_threads()} CPU threads; test split `{state.test_split}`.",
-        results_notes=translation_notes(metrics, state.num_beams, state.preset) if args.task == "translation" else "",
+        results_notes=(translation_notes(metrics, state.num_beams, state.preset) if args.task == "translation"
+                       else date_card_notes(args, metrics["examples"]) if args.task == "date" else ""),
         warning=f"This run {unconverged}." if unconverged else "",
     )
     card.save(folder / "README.md")
