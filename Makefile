@@ -25,8 +25,11 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch-installed
 install: $(VENV)/.installed
 
 # The main job: train the date-format model, evaluate it, save a Hub-ready folder, show predictions and a heatmap.
+# (150,000 dates in ten languages; the fast preset reads every family and language at 99.8% or better in about
+# 4 minutes on 2 cores: benchmarks/RESULTS.md, section 12.)
 train: install
-	$(BIN)/python -m training.train --task date --preset attention --output-dir outputs/date-attention $(TRAIN_ARGS)
+	$(BIN)/python -m training.train --task date --preset fast --num-examples 150000 --output-dir outputs/date-attention \
+		$(TRAIN_ARGS)
 
 # Multi30k in both directions (about 35 minutes each on 2 cores); MULTI30K is the data folder.
 MULTI30K ?= ../shared/data/multi30k

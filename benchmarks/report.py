@@ -1,7 +1,7 @@
 """benchmarks/RESULTS.md, rendered from what the benchmarks recorded: RESULTS.json (`benchmarks.run`),
 TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`), DEMO.json (`benchmarks.demo`),
-ONNX.json (`benchmarks.onnx_runtime`), NTM_COPY.json (`benchmarks.ntm_copy`) and FINE_TUNING.json
-(`benchmarks.fine_tuning`). Every benchmark writes its JSON and
+ONNX.json (`benchmarks.onnx_runtime`), NTM_COPY.json (`benchmarks.ntm_copy`), FINE_TUNING.json
+(`benchmarks.fine_tuning`) and DATE_LANGUAGES.json (`benchmarks.date_languages`). Every benchmark writes its JSON and
 calls `write_results`; this module imports none of them."""
 
 import json
@@ -19,6 +19,7 @@ DEMO_PATH = Path(__file__).with_name("DEMO.json")
 ONNX_PATH = Path(__file__).with_name("ONNX.json")
 NTM_COPY_PATH = Path(__file__).with_name("NTM_COPY.json")
 FINE_TUNING_PATH = Path(__file__).with_name("FINE_TUNING.json")
+DATE_LANGUAGES_PATH = Path(__file__).with_name("DATE_LANGUAGES.json")
 PUBLISHED = ("BLEU 28.3 on test 2016 de→en (lowercased tokenized) for a bidirectional-GRU encoder with Bahdanau "
              "attention, 20.5M parameters, trained on a GPU")
 
@@ -166,6 +167,8 @@ def write_results(results: dict, command: str) -> str:
         lines += ntm_copy_section(json.loads(NTM_COPY_PATH.read_text()))
     if FINE_TUNING_PATH.exists():  # recorded by benchmarks.fine_tuning
         lines += fine_tuning_section(json.loads(FINE_TUNING_PATH.read_text()))
+    if DATE_LANGUAGES_PATH.exists():  # recorded by benchmarks.date_languages
+        lines += date_languages_section(json.loads(DATE_LANGUAGES_PATH.read_text()))
     text = "\n".join(lines)
     RESULTS_PATH.write_text(text)
     saved = {**results, "command": command}
@@ -427,3 +430,51 @@ def ntm_copy_section(data: dict) -> list[str]:
                   "(inputs and outputs above, write and read weightings over the 128 memory rows below):", "",
                   f"![NTM memory access](../{data['picture']['path']})"]
     return lines + [""]
+
+
+def date_languages_section(data: dict) -> list[str]:
+    """Markdown lines of RESULTS.md's section on the date model's languages and families."""
+    lines = ["## 12. The date model on every family and language", ""]
+    run = data.get("main_job")
+    if run:
+        fresh = run["fresh"]
+        wall = f"{run['wall_seconds']:.0f} s wall clock, " if "wall_seconds" in run else ""
+        lines += [f"`make train`'s command (`{run['command']}`): {run['parameters']:,} parameters, {wall}"
+                  f"{run['train_seconds']:.0f} s of training. Test split: **{run['test_exact_match']:.2f}%**. Fresh "
+                  f"sample (seed {1}, none of it in the training data): {fresh['per_family_and_language']} dates per "
+                  f"family and language, **{fresh['all']['exact_match']:.2f}%** of {fresh['all']['size']:,} "
+                  f"(greedy decoding in {fresh['all']['decode_seconds']:.0f} s).", "",
+                  "| family | exact match | dates | | language | exact match | dates |",
+                  "|---|---|---|---|---|---|---|"]
+        families, languages = list(fresh["family"].items()), list(fresh["language"].items())
+        for index in range(max(len(families), len(languages))):
+            left = (f"{families[index][0]} | {families[index][1]['exact_match']:.2f}% | {families[index][1]['size']:,}"
+                    if index < len(families) else " | | ")
+            right = (f"{languages[index][0]} | {languages[index][1]['exact_match']:.2f}% | "
+                     f"{languages[index][1]['size']:,}" if index < len(languages) else " | | ")
+            lines.append(f"| {left} | | {right} |")
+        book = fresh["book"]
+        book_size = sum(r["size"] for r in book.values())
+        book_right = sum(r["size"] * r["exact_match"] / 100 for r in book.values())
+        lines += ["", f"The book's formats: **{100 * book_right / book_size:.2f}%** of {book_size:,} (" +
+                  ", ".join(f"`{form}` {r['exact_match']:.1f}%" for form, r in book.items()) + ").", "",
+                  "Weakest family and language cells: " +
+                  "; ".join(f"{cell} {r['exact_match']:.2f}% of {r['size']}" for cell, r in fresh["worst_cells"]
+                            if r["exact_match"] < 100) +
+                  ".", ""]
+        errors = [error for _, r in fresh["worst_cells"] for error in r["errors"]]
+        if errors:
+            lines += ["First errors there: " + "; ".join(f"`{error}`" for error in errors[:8]) + ".", ""]
+    candidates = data.get("candidates", {})
+    if candidates:
+        lines += ["How the recipe was chosen (each a full `training.train` run on the new generator, judged on "
+                  "validation):", "", "| try | parameters | training | validation exact match per epoch | test |",
+                  "|---|---|---|---|---|"]
+        for name, r in candidates.items():
+            curve = ", ".join(f"{v:.2f}" for v in r["validation_exact_match_per_epoch"])
+            lines.append(f"| {name} | {r['parameters']:,} | {r['train_seconds']:.0f} s | {curve} | "
+                         f"{r['test_exact_match']:.2f}% |")
+        lines.append("")
+    if data.get("notes"):
+        lines += [data["notes"], ""]
+    return lines

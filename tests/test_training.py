@@ -213,13 +213,20 @@ def test_a_run_that_learned_its_task_has_no_warning(tmp_path, monkeypatch):
     (["--set", "pad_token_id=3"], r"--set pad_token_id: set by the CLI"),
     (["--set", "hidden_size=0"], r"hidden_size must be a positive integer"),
     (["--set", "attention=luong"], r"Unknown attention 'luong'"),
+    (["--languages", "de"], r"--languages chooses the date task's languages; --task reverse has none"),
 ], ids=["batch-0", "lr-text", "epochs-text", "epochs-0", "epochs-negative", "max-steps-0", "examples-0",
-        "examples-negative", "vocab-size", "pad-id", "hidden-0", "attention"])
+        "examples-negative", "vocab-size", "pad-id", "hidden-0", "attention", "languages-not-date"])
 def test_bad_settings_are_refused_before_anything_runs(tmp_path, extra, message):
     output_dir = tmp_path / "run"
     with pytest.raises(SystemExit, match=message):
         main(["--task", "reverse", "--num-examples", "50", "--output-dir", str(output_dir), *extra])
     assert not output_dir.exists()  # refused before the folder was made
+
+
+def test_an_unknown_date_language_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(SystemExit, match=r"--languages: Unknown date language\(s\) \['klingon'\]; expected some of en"):
+        main(["--task", "date", "--languages", "de", "klingon", "--output-dir", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
 
 
 def write_pairs(path, pairs):
