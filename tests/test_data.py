@@ -3,8 +3,11 @@
 import datetime
 import gzip
 import json
+import os
 import random
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,6 +188,21 @@ def test_tasks_are_deterministic_per_seed_and_differ_across_seeds():
     assert first["train"]["source"] == again["train"]["source"]
     assert first["test"]["target"] == again["test"]["target"]
     assert first["train"]["source"] != other["train"]["source"]
+
+
+def test_the_same_seed_gives_the_same_dates_in_another_process():
+    """Nothing in the sampler depends on hash order (sets of names, dict of forms): another process, with another hash
+    seed, draws the same data (for the same Babel release, whose CLDR data the forms come from)."""
+    script = ("import json; from hf_attn_seq2seq.data import load_task; "
+              "print(json.dumps({s: d.to_dict() for s, d in load_task('date', 400, seed=7).items()}))")
+    outputs = []
+    for hash_seed in ("1", "2"):
+        environment = dict(os.environ, PYTHONHASHSEED=hash_seed)
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment,
+                                timeout=120, check=True)
+        outputs.append(json.loads(result.stdout))
+    here = {split: dataset.to_dict() for split, dataset in load_task("date", 400, seed=7).items()}
+    assert outputs[0] == outputs[1] == here
 
 
 def test_default_date_size_and_split_proportions():

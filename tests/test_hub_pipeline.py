@@ -453,7 +453,7 @@ def test_a_date_model_of_two_languages_reads_both_in_a_fresh_process(tmp_path):
     showcase = list(json.loads((folder / "metrics.json").read_text())["examples"])
     assert "Mittwoch, 3. März 2021" in showcase and "2021년 3월 3일" in showcase
     assert "September 27, 1994" not in showcase
-    sources = ["Mittwoch, 3. März 2021", "2021년 3월 3일 수요일", "17.06.1953"]
+    sources = ["Mittwoch, 3. März 2021", "2021년 3월 3일 수요일", "17.06.1953", "hello, world"]  # and not a date
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert tokenizer.unk_token_id not in tokenizer(sources)["input_ids"][0] + tokenizer(sources)["input_ids"][1]
     model = AutoModelForSeq2SeqLM.from_pretrained(folder)
@@ -469,3 +469,4 @@ def test_a_date_model_of_two_languages_reads_both_in_a_fresh_process(tmp_path):
     result = fresh_process(script, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [text.strip() for text in in_process]
+    assert all(isinstance(text, str) for text in in_process)
