@@ -6,8 +6,8 @@
 
 The model is scored on its own test split (from the run) and on a fresh sample drawn with another seed: the same
 number of dates for every family and language the generator knows (`dates.date_families()`), none of them a training
-source. The book's formats are reported on their own, with as many dates for each of them. Each fresh target is the generator's; that the generator's
-targets are right is checked in the tests by an independent parser (`dateparser`).
+source. The book's formats are reported on their own, with as many dates for each of them. Each fresh target is the
+generator's; that the generator's targets are right is checked in the tests by an independent parser (`dateparser`).
 Results go to `benchmarks/DATE_LANGUAGES.json`; RESULTS.md is re-rendered.
 """
 
@@ -80,8 +80,25 @@ def score_fresh(model_dir: Path, training_sources: set[str], per_cell: int) -> d
     result = {name: {key: accuracy(pairs) for key, pairs in group.items()} for name, group in groups.items()}
     result["all"] = accuracy(list(zip(samples, predictions)))
     result["all"]["decode_seconds"] = round(decode_seconds, 1)
+    result["full_width_digits"] = score_full_width(model, tokenizer, samples)
     result["worst_cells"] = sorted(result.pop("cell").items(), key=lambda item: item[1]["exact_match"])[:8]
     result["per_family_and_language"] = per_cell
+    return result
+
+
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def score_full_width(model, tokenizer, samples: list) -> dict:
+    """The Korean, Japanese and Chinese sources again with full-width digits, as their input methods often type them
+    (the date tokenizer's NFKC normalization reads them as ASCII digits; the generator never writes them)."""
+    from hf_attn_seq2seq.evaluation import predict_texts
+
+    east_asian = [sample for sample in samples if sample.language in ("ko", "ja", "zh")]
+    typed = [sample.source.translate(FULL_WIDTH) for sample in east_asian]
+    predictions = predict_texts(model, tokenizer, typed, model.generation_config.max_new_tokens, batch_size=250)
+    result = accuracy(list(zip(east_asian, predictions)))
+    result["example"] = typed[0]
     return result
 
 

@@ -462,6 +462,12 @@ def date_languages_section(data: dict) -> list[str]:
                   "; ".join(f"{cell} {r['exact_match']:.2f}% of {r['size']}" for cell, r in fresh["worst_cells"]
                             if r["exact_match"] < 100) +
                   ".", ""]
+        if "full_width_digits" in fresh:
+            full_width = fresh["full_width_digits"]
+            lines += [f"The same Korean, Japanese and Chinese dates typed with full-width digits "
+                      f"(`{full_width['example']}`, read through the tokenizer's NFKC normalization): "
+                      f"**{full_width['exact_match']:.2f}%** of "
+                      f"{full_width['size']:,}.", ""]
         errors = [error for _, r in fresh["worst_cells"] for error in r["errors"]]
         if errors:
             lines += ["First errors there: " + "; ".join(f"`{error}`" for error in errors[:8]) + ".", ""]

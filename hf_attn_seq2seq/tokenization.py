@@ -36,17 +36,25 @@ def _finish(tokenizer: Tokenizer, model_max_length: int) -> PreTrainedTokenizerF
     )
 
 
-def build_char_tokenizer(texts: Iterable[str], model_max_length: int = 128) -> PreTrainedTokenizerFast:
+UNICODE_NORMALIZERS = {"NFC": normalizers.NFC, "NFKC": normalizers.NFKC}
+
+
+def build_char_tokenizer(texts: Iterable[str], model_max_length: int = 128,
+                         normalization: str = "NFC") -> PreTrainedTokenizerFast:
     """A character-level tokenizer over the characters of `texts` (for the toy tasks).
 
-    Characters not seen in `texts` encode as `<unk>`.
+    Characters not seen in `texts` encode as `<unk>`. Text is first brought to Unicode `normalization` form: NFC
+    (an accent typed as a combining mark is the accented letter) or NFKC (also full-width digits and punctuation,
+    as Japanese and Chinese input methods type them, are the ASCII ones).
     """
-    characters = sorted({character for text in texts for character in unicodedata.normalize("NFC", text)})
+    if normalization not in UNICODE_NORMALIZERS:
+        raise ValueError(f"Unknown normalization {normalization!r}; expected 'NFC' or 'NFKC'.")
+    characters = sorted({character for text in texts for character in unicodedata.normalize(normalization, text)})
     if not characters:
         raise ValueError("build_char_tokenizer needs at least one non-empty text to take its characters from.")
     vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS + characters)}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token=UNK_TOKEN))
-    tokenizer.normalizer = normalizers.NFC()  # "é" typed as e + combining accent is the "é" of the vocabulary
+    tokenizer.normalizer = UNICODE_NORMALIZERS[normalization]()
     tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")  # one token per character
     tokenizer.decoder = decoders.Fuse()  # join characters back without separators
     return _finish(tokenizer, model_max_length)

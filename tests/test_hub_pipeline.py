@@ -456,6 +456,7 @@ def test_a_date_model_of_two_languages_reads_both_in_a_fresh_process(tmp_path):
     sources = ["Mittwoch, 3. März 2021", "2021년 3월 3일 수요일", "17.06.1953", "hello, world"]  # and not a date
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert tokenizer.unk_token_id not in tokenizer(sources)["input_ids"][0] + tokenizer(sources)["input_ids"][1]
+    assert tokenizer("２０２１년 ３월 ３일")["input_ids"] == tokenizer("2021년 3월 3일")["input_ids"]  # full-width digits
     model = AutoModelForSeq2SeqLM.from_pretrained(folder)
     in_process = [tokenizer.decode(model.generate(**tokenizer(s, return_tensors="pt"))[0], skip_special_tokens=True)
                   for s in sources]

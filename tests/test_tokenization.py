@@ -37,6 +37,19 @@ def test_char_tokenizer_maps_unknown_characters_to_unk():
                    tokenizer.convert_tokens_to_ids("b"), tokenizer.eos_token_id]
 
 
+def test_nfkc_char_tokenizer_reads_full_width_digits_as_ascii_and_keeps_the_rest(tmp_path):
+    tokenizer = build_char_tokenizer(["2021年3月3日（水）", "Größe"], normalization="NFKC")
+    assert "（" not in tokenizer.get_vocab() and "(" in tokenizer.get_vocab()
+    tokenizer.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    for candidate in (tokenizer, reloaded):
+        assert candidate("２０２１年３月３日（水）")["input_ids"] == candidate("2021年3月3日(水)")["input_ids"]
+        assert candidate.unk_token_id not in candidate("Größe")["input_ids"]
+    assert build_char_tokenizer(["（"])("(")["input_ids"][0] == build_char_tokenizer(["（"]).unk_token_id  # NFC keeps it
+    with pytest.raises(ValueError, match="Unknown normalization 'NFD'; expected 'NFC' or 'NFKC'"):
+        build_char_tokenizer(["abc"], normalization="NFD")
+
+
 def test_special_token_ids_match_the_model_defaults():
     tokenizer = build_char_tokenizer(string.ascii_letters)
     assert (tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id) == (

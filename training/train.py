@@ -299,8 +299,9 @@ def build_tokenizer(args, data, tokenizer_dir: Path):
     texts = list(data["train"]["source"]) + list(data["train"]["target"])
     if args.task == "translation":
         tokenizer = train_subword_tokenizer(texts, vocab_size=args.vocab_size)
-    elif args.task == "date":  # every character the generator can write, seen in the sample drawn or not
-        tokenizer = build_char_tokenizer(texts + [DateSampler(args.languages).alphabet()])
+    elif args.task == "date":  # every character the generator can write, seen in the sample drawn or not; NFKC reads
+        # full-width digits and punctuation (`２０２１年３月３日`) as the ASCII ones
+        tokenizer = build_char_tokenizer(texts + [DateSampler(args.languages).alphabet()], normalization="NFKC")
     else:
         tokenizer = build_char_tokenizer(texts)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every process builds the same one; one saves it
@@ -694,7 +695,7 @@ def date_card_notes(args, examples: dict[str, str]) -> str:
     return (f"Languages (CLDR locales through Babel): {languages}; and numeric forms. Families: CLDR's full, long, "
             "medium and short patterns and common skeletons, ordinals, apostrophe years, dashed month abbreviations, "
             "compact digits, RFC 2822 and ISO variants, extra spaces and commas, upper and lower case, and the "
-            "book's formats.\n\n"
+            "book's formats. The tokenizer normalizes text to NFKC, so full-width digits read as ASCII digits.\n\n"
             "How ambiguous dates are read: numeric day and month with `/` or `-` and the year last are read month "
             "first (`6/3/73` is 1973-06-03); with dots, day first (`4.7.1776` is 1776-07-04); a four-digit year "
             "first is year-month-day; two-digit years fall in 1950-2049. A source that is not a date still gets a "
