@@ -53,7 +53,7 @@ def write_model_folder(
         if tokenizer is not None:
             tokenizer.save_pretrained(staging)
         if metrics is not None:
-            (staging / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+            (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")  # examples in showcase order
         if extra is not None:
             extra(staging)
 

@@ -17,6 +17,7 @@ from packaging.requirements import Requirement
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, pipeline
 
 from hf_attn_seq2seq import TASK_NAME
+from hf_attn_seq2seq.demo import read_examples
 from hf_attn_seq2seq.hub import upload_listing
 from training.push import main as push_main
 from training.train import main as train_main
@@ -451,12 +452,12 @@ def test_a_date_model_of_two_languages_reads_both_in_a_fresh_process(tmp_path):
     metadata = yaml.safe_load((folder / "README.md").read_text().split("---")[1])
     assert metadata["language"] == ["de", "ko"]
     showcase = list(json.loads((folder / "metrics.json").read_text())["examples"])
-    assert "Mittwoch, 3. März 2021" in showcase and "2021년 3월 3일" in showcase
-    assert "September 27, 1994" not in showcase
+    assert showcase == ["2021년 3월 3일", "Mittwoch, 3. März 2021", "4.7.1776", "19800304"]  # the training languages'
+    assert read_examples(str(folder)) == showcase  # the demo's examples, in the showcase's order
     sources = ["Mittwoch, 3. März 2021", "2021년 3월 3일 수요일", "17.06.1953", "hello, world"]  # and not a date
     tokenizer = AutoTokenizer.from_pretrained(folder)
     assert tokenizer.unk_token_id not in tokenizer(sources)["input_ids"][0] + tokenizer(sources)["input_ids"][1]
-    assert tokenizer("２０２１년 ３월 ３일")["input_ids"] == tokenizer("2021년 3월 3일")["input_ids"]  # full-width digits
+    assert tokenizer("２０２１년 ３월 ３일")["input_ids"] == tokenizer("2021년 3월 3일")["input_ids"]  # full width
     model = AutoModelForSeq2SeqLM.from_pretrained(folder)
     in_process = [tokenizer.decode(model.generate(**tokenizer(s, return_tensors="pt"))[0], skip_special_tokens=True)
                   for s in sources]

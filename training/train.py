@@ -74,7 +74,7 @@ SHOWCASE_INPUTS = {
     "addition": ["16+75", "999+1", "52+148"],
     "reverse": ["hello", "attention", "2024abc"],
 }
-# The date model's, with their language; the demo shows the first twelve, so languages and forms alternate.
+# The date model's, with their language; the demo shows the first twelve as examples, so languages and forms alternate.
 DATE_SHOWCASE_INPUTS = [
     ("September 27, 1994", "en"), ("2021년 3월 3일", "ko"), ("Mittwoch, 3. März 2021", "de"),
     ("3rd of March 2021", "en"), ("le 1er mai 1990", "fr"), ("2021年3月3日水曜日", "ja"), ("6/3/73", "en"),
