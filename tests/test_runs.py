@@ -39,6 +39,19 @@ def test_a_different_run_refuses_to_resume_or_train_into_the_folder(tmp_path):
     assert json.loads((folder / RUN_FILE).read_text())["overrides"] != recorded["overrides"]
 
 
+def test_a_date_run_in_other_languages_is_another_run(tmp_path):
+    """The languages choose the data and the tokenizer's alphabet: resuming with others would mix two runs."""
+    folder = tmp_path / "run"
+    date_run = ["--task", "date", "--num-examples", "120", "--set", "hidden_size=16", "--set", "embedding_size=8",
+                "--set", "num_train_epochs=1", "--num-heatmaps", "0", "--allow-unconverged",
+                "--output-dir", str(folder)]
+    main([*date_run, "--languages", "ko", "de"])
+    assert json.loads((folder / RUN_FILE).read_text())["languages"] == ["de", "ko"]  # in one order, however given
+    with pytest.raises(SystemExit, match=r"differs in: languages\); refusing to resume it"):
+        main([*date_run, "--languages", "de", "--resume"])
+    main([*date_run, "--languages", "de", "ko", "de", "--resume", "--set", "num_train_epochs=2"])  # the same run
+
+
 def test_a_second_run_into_a_folder_in_use_refuses(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()

@@ -236,9 +236,10 @@ def validate_run_settings(args, preset: dict) -> None:
         if args.task != "date":
             raise SystemExit(f"--languages chooses the date task's languages; --task {args.task} has none.")
         try:
-            check_languages(args.languages)
+            chosen = set(check_languages(args.languages))
         except ValueError as error:
             raise SystemExit(f"--languages: {error}") from None
+        args.languages = [language for language in LANGUAGES if language in chosen]  # `ko de` is the run `de ko` is
     if args.max_train_examples is not None and args.max_train_examples <= 0:
         raise SystemExit(f"--max-train-examples {args.max_train_examples}: nothing would be trained; give a number "
                          "above 0 (leave it out to use every training pair).")
