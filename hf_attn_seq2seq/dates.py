@@ -64,7 +64,7 @@ def _any_date(date: datetime.date) -> bool:
 
 
 def _day_first_unambiguous(date: datetime.date) -> bool:
-    """A day-first numeric date (`13/03/2021`) reads the same under the month-first convention only in these cases."""
+    """Whether a day-first numeric date (`13/03/2021`) has no month-first reading, or the same one."""
     return date.day > 12 or date.day == date.month
 
 
@@ -109,14 +109,14 @@ def _cldr_pattern(pattern: str) -> tuple[str, Callable[[datetime.date], bool], s
     if order.startswith("y") and re.match(r"^yy(?!y)", pattern):
         pattern = "y" + pattern[2:]  # ko `yy. M. d.`: a two-digit year first would compete with `d. M. yy`
     two_digit_year = re.search(r"(?<!y)yy(?!y)", pattern) is not None
-    day_first_ambiguous = month_numeric and order.index("d") < order.index("M") and separator in "/-"
+    day_first_ambiguous = month_numeric and order.index("d") < order.index("M") and separator in ("/", "-")
 
     def accepts(date: datetime.date) -> bool:
         return (not two_digit_year or two_digit_year_ok(date)) and (
             not day_first_ambiguous or _day_first_unambiguous(date))
 
     reading = ""
-    if month_numeric and separator in "/-" and not order.startswith("y"):
+    if month_numeric and separator in ("/", "-") and not order.startswith("y"):
         reading = "day_first" if order.index("d") < order.index("M") else "month_first"
     return pattern, accepts, reading
 
