@@ -91,15 +91,16 @@ _PATTERN_FIELD = re.compile(r"'[^']*'|([yMLdEc])\1*")
 
 
 def _numeric_layout(pattern: str) -> tuple[str, str, bool]:
-    """(order of the y/M/d fields, the separator after the first numeric field, whether the month is numeric)."""
-    fields, separators = [], []
+    """(order of the y/M/d fields, the separator after the first of them, whether the month is numeric)."""
+    fields, separator = [], ""
     for match in _PATTERN_FIELD.finditer(pattern):
         if match.group(1) and match.group(1) in "yMLd":
+            if not fields:
+                separator = pattern[match.end():match.end() + 1]
             fields.append((match.group(1).replace("L", "M"), len(match.group(0))))
-            separators.append(pattern[match.end():match.end() + 1])
     order = "".join(letter for letter, _ in fields)
     month_numeric = any(letter == "M" and width <= 2 for letter, width in fields)
-    return order, separators[0] if separators else "", month_numeric
+    return order, separator, month_numeric
 
 
 def _cldr_pattern(pattern: str) -> tuple[str, Callable[[datetime.date], bool], str]:
@@ -109,15 +110,14 @@ def _cldr_pattern(pattern: str) -> tuple[str, Callable[[datetime.date], bool], s
     if order.startswith("y") and re.match(r"^yy(?!y)", pattern):
         pattern = "y" + pattern[2:]  # ko `yy. M. d.`: a two-digit year first would compete with `d. M. yy`
     two_digit_year = re.search(r"(?<!y)yy(?!y)", pattern) is not None
-    day_first_ambiguous = month_numeric and order.index("d") < order.index("M") and separator in ("/", "-")
-
-    def accepts(date: datetime.date) -> bool:
-        return (not two_digit_year or two_digit_year_ok(date)) and (
-            not day_first_ambiguous or _day_first_unambiguous(date))
-
     reading = ""
     if month_numeric and separator in ("/", "-") and not order.startswith("y"):
         reading = "day_first" if order.index("d") < order.index("M") else "month_first"
+
+    def accepts(date: datetime.date) -> bool:
+        return (not two_digit_year or two_digit_year_ok(date)) and (
+            reading != "day_first" or _day_first_unambiguous(date))
+
     return pattern, accepts, reading
 
 
