@@ -25,8 +25,8 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch-installed
 install: $(VENV)/.installed
 
 # The main job: train the date-format model, evaluate it, save a Hub-ready folder, show predictions and a heatmap.
-# (150,000 dates in ten languages; the fast preset reads every family and language at 99.9% or better after about
-# 4.5 minutes on 2 cores: benchmarks/RESULTS.md, section 12.)
+# (150,000 dates in ten languages; the fast preset reads every family and language at 99.85% or better after about
+# 4 minutes on 2 cores: benchmarks/RESULTS.md, section 12.)
 train: install
 	$(BIN)/python -m training.train --task date --preset fast --num-examples 150000 --output-dir outputs/date-attention \
 		$(TRAIN_ARGS)

@@ -26,7 +26,9 @@ from benchmarks.toy_tasks import summarize_run
 
 MAIN_JOB = ["--task", "date", "--preset", "fast", "--num-examples", "150000"]  # the Makefile's `train` target
 MAIN_JOB_EXAMPLES = 150_000
-FRESH_SEED = 1
+# Seed 1 drew the samples looked at while the recipe was chosen; the figures recorded are from seed 2, which nothing
+# was chosen on.
+FRESH_SEED = 2
 PER_FAMILY_AND_LANGUAGE = 200
 
 
@@ -83,6 +85,7 @@ def score_fresh(model_dir: Path, training_sources: set[str], per_cell: int) -> d
     result["full_width_digits"] = score_full_width(model, tokenizer, samples)
     result["worst_cells"] = sorted(result.pop("cell").items(), key=lambda item: item[1]["exact_match"])[:8]
     result["per_family_and_language"] = per_cell
+    result["seed"] = FRESH_SEED
     return result
 
 

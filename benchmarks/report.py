@@ -441,7 +441,8 @@ def date_languages_section(data: dict) -> list[str]:
         wall = f"{run['wall_seconds']:.0f} s wall clock, " if "wall_seconds" in run else ""
         lines += [f"`make train`'s command (`{run['command']}`): {run['parameters']:,} parameters, {wall}"
                   f"{run['train_seconds']:.0f} s of training. Test split: **{run['test_exact_match']:.2f}%**. Fresh "
-                  f"sample (seed {1}, none of it in the training data): {fresh['per_family_and_language']} dates per "
+                  f"sample (seed {fresh['seed']}, nothing chosen on it, none of it in the training data): "
+                  f"{fresh['per_family_and_language']} dates per "
                   f"family and language, **{fresh['all']['exact_match']:.2f}%** of {fresh['all']['size']:,} "
                   f"(greedy decoding in {fresh['all']['decode_seconds']:.0f} s).", "",
                   "| family | exact match | dates | | language | exact match | dates |",
