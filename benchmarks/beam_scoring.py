@@ -17,10 +17,10 @@ from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
 import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
 from benchmarks.report import scoring_table
-from hf_attn_seq2seq.beam_search import gnmt_beam_search
-from hf_attn_seq2seq.data import load_translation
+from hf_attn_seq2seq.data.tasks import load_translation
 from hf_attn_seq2seq.evaluation import predict_texts, tokenized_references
 from hf_attn_seq2seq.metrics import load_metric, tokenized_bleu
+from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import gnmt_beam_search
 
 
 def settings(num_beams: int) -> dict[str, dict]:

@@ -35,7 +35,7 @@ PER_FAMILY_AND_LANGUAGE = 200
 def fresh_samples(training_sources: set[str], per_cell: int, seed: int) -> list:
     """`per_cell` distinct samples of every (family, language), none of them a training source; the book's family
     gets `per_cell` per format."""
-    from hf_attn_seq2seq.dates import BOOK_FORMATS, DateSampler, date_families
+    from hf_attn_seq2seq.data.dates import BOOK_FORMATS, DateSampler, date_families
 
     sampler, rng = DateSampler(), random.Random(f"date-fresh-{seed}")
     samples = []
@@ -106,7 +106,7 @@ def score_full_width(model, tokenizer, samples: list) -> dict:
 
 
 def score_run(folder: Path, wall_seconds: float | None) -> dict:
-    from hf_attn_seq2seq.data import load_task
+    from hf_attn_seq2seq.data.tasks import load_task
 
     run = summarize_run(folder)
     if wall_seconds is not None:

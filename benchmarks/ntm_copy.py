@@ -24,7 +24,7 @@ import torch
 from transformers import AutoModel
 
 from benchmarks.report import NTM_COPY_PATH, rewrite_results
-from hf_attn_seq2seq.ntm_tasks import CopyTaskCollator, load_copy_task
+from hf_attn_seq2seq.data.ntm_tasks import CopyTaskCollator, load_copy_task
 
 
 PRESETS = ("ntm", "lstm")

@@ -28,7 +28,7 @@ def load(folder: str):
     from transformers import AutoModelForSeq2SeqLM
 
     import hf_attn_seq2seq  # noqa: F401
-    from hf_attn_seq2seq.tokenization import load_tokenizer
+    from hf_attn_seq2seq.data.tokenization import load_tokenizer
 
     return AutoModelForSeq2SeqLM.from_pretrained(folder).eval(), load_tokenizer(folder)
 
@@ -39,7 +39,7 @@ def in_batches(items: list, size: int):
 
 
 def torch_outputs(model, tokenizer, sources: list[str], batch_size: int = 100, **settings) -> list[str]:
-    from hf_attn_seq2seq.beam_search import gnmt_beam_search
+    from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import gnmt_beam_search
 
     if settings.get("num_beams", 1) > 1:
         settings["custom_generate"] = gnmt_beam_search
@@ -74,7 +74,7 @@ def agreement(name: str, sources, ours: list[str], theirs: list[str], references
 
 
 def equality(model, tokenizer, folder: Path, sources, references, beam_settings: dict, batch_size: int) -> dict:
-    from hf_attn_seq2seq.onnx_runtime import OnnxAttnSeq2Seq
+    from hf_attn_seq2seq.onnx.runtime import OnnxAttnSeq2Seq
 
     fp32, int8 = OnnxAttnSeq2Seq(folder), OnnxAttnSeq2Seq(folder, precision="int8")
     greedy = dict(num_beams=1)
@@ -93,7 +93,7 @@ def equality(model, tokenizer, folder: Path, sources, references, beam_settings:
 
 def speed(model, tokenizer, folder: Path, sources: list[str], max_new_tokens: int) -> dict:
     from benchmarks.run import interleaved_median_seconds
-    from hf_attn_seq2seq.onnx_runtime import OnnxAttnSeq2Seq
+    from hf_attn_seq2seq.onnx.runtime import OnnxAttnSeq2Seq
 
     original_threads = torch.get_num_threads()
     table = {}
@@ -138,7 +138,7 @@ def speed(model, tokenizer, folder: Path, sources: list[str], max_new_tokens: in
 def where_time_goes(tokenizer, folder: Path, sources: list[str], max_new_tokens: int, batch_size: int = 1) -> dict:
     """ONNX Runtime (fp32, one thread): the encoder call, the decoder-step calls, and the search loop around them
     (Python and numpy), per batch of `batch_size` sequences."""
-    from hf_attn_seq2seq.onnx_runtime import OnnxAttnSeq2Seq
+    from hf_attn_seq2seq.onnx.runtime import OnnxAttnSeq2Seq
 
     runner = OnnxAttnSeq2Seq(folder, num_threads=1)
     encoded = [tokenizer(batch, return_tensors="np", padding=True)
@@ -193,8 +193,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args(argv)
 
-    from hf_attn_seq2seq.data import load_task
-    from hf_attn_seq2seq.export import export_onnx
+    from hf_attn_seq2seq.data.tasks import load_task
+    from hf_attn_seq2seq.onnx.export import export_onnx
 
     data = json.loads(ONNX_PATH.read_text()) if ONNX_PATH.exists() else {}
     model, tokenizer = load(args.date)

@@ -1,7 +1,8 @@
 """benchmarks/RESULTS.md, rendered from what the benchmarks recorded: RESULTS.json (`benchmarks.run`),
 TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`), DEMO.json (`benchmarks.demo`),
 ONNX.json (`benchmarks.onnx_runtime`), NTM_COPY.json (`benchmarks.ntm_copy`), FINE_TUNING.json
-(`benchmarks.fine_tuning`) and DATE_LANGUAGES.json (`benchmarks.date_languages`). Every benchmark writes its JSON and
+(`benchmarks.fine_tuning`), DATE_LANGUAGES.json (`benchmarks.date_languages`) and LAYOUT_SPEED.json
+(`benchmarks.layout_speed`). Every benchmark writes its JSON and
 calls `write_results`; this module imports none of them."""
 
 import json
@@ -20,6 +21,7 @@ ONNX_PATH = Path(__file__).with_name("ONNX.json")
 NTM_COPY_PATH = Path(__file__).with_name("NTM_COPY.json")
 FINE_TUNING_PATH = Path(__file__).with_name("FINE_TUNING.json")
 DATE_LANGUAGES_PATH = Path(__file__).with_name("DATE_LANGUAGES.json")
+LAYOUT_SPEED_PATH = Path(__file__).with_name("LAYOUT_SPEED.json")
 PUBLISHED = ("BLEU 28.3 on test 2016 de→en (lowercased tokenized) for a bidirectional-GRU encoder with Bahdanau "
              "attention, 20.5M parameters, trained on a GPU")
 
@@ -169,6 +171,8 @@ def write_results(results: dict, command: str) -> str:
         lines += fine_tuning_section(json.loads(FINE_TUNING_PATH.read_text()))
     if DATE_LANGUAGES_PATH.exists():  # recorded by benchmarks.date_languages
         lines += date_languages_section(json.loads(DATE_LANGUAGES_PATH.read_text()))
+    if LAYOUT_SPEED_PATH.exists():  # recorded by benchmarks.layout_speed
+        lines += layout_speed_section(json.loads(LAYOUT_SPEED_PATH.read_text()))
     text = "\n".join(lines)
     RESULTS_PATH.write_text(text)
     saved = {**results, "command": command}
@@ -292,7 +296,7 @@ def demo_section(data: dict) -> list[str]:
 
 def onnx_section(data: dict) -> list[str]:
     lines = ["## 9. ONNX Runtime beside PyTorch", "",
-             "`python -m benchmarks.onnx_runtime`: the models exported with `hf_attn_seq2seq.export.export_onnx` "
+             "`python -m benchmarks.onnx_runtime`: the models exported with `hf_attn_seq2seq.onnx.export.export_onnx` "
              "(encoder and decoder step, fp32 and ONNX Runtime's dynamic int8), run by `OnnxAttnSeq2Seq`.", "",
              "| model | inputs | greedy equal to PyTorch | beam 5 equal | int8 greedy equal | exact match: PyTorch / "
              "ONNX fp32 / ONNX int8 |", "|---|---|---|---|---|---|"]
@@ -482,6 +486,27 @@ def date_languages_section(data: dict) -> list[str]:
             lines.append(f"| {name} | {r['parameters']:,} | {r['train_seconds']:.0f} s | {curve} | "
                          f"{r['test_exact_match']:.2f}% |")
         lines.append("")
+    if data.get("notes"):
+        lines += [data["notes"], ""]
+    return lines
+
+
+def layout_speed_section(data: dict) -> list[str]:
+    """Markdown lines of RESULTS.md's section on the speed before and after the decoder-step redesign."""
+    lines = ["## 13. Before and after the decoder-step redesign", "",
+             f"`python -m benchmarks.layout_speed`: the package at `{data['before']}` (before) and the working tree "
+             f"(after), each in its own one-thread process, alternating over {data['rounds']} rounds; medians. "
+             "Generation makes every row run to the length limit (no end token), so both sides make the same "
+             "tokens.", "", "| measurement | before | after | after / before |", "|---|---|---|---|"]
+    for name, figure in data["figures"].items():
+        if name.startswith("onnx_same") or name == "onnx_sources":
+            continue
+        lines.append(f"| {name} | {1e6 * figure['before']:,.1f} µs | {1e6 * figure['after']:,.1f} µs | "
+                     f"{figure['ratio']:.3f} |")
+    same = data["figures"]["onnx_same_ids"]
+    lines += ["", f"ONNX Runtime against PyTorch, greedy, on the first {data['test_rows']:,} sources of the date test "
+              f"split: the same ids for **{100 * same['before']:.2f}%** of them before and "
+              f"**{100 * same['after']:.2f}%** after.", ""]
     if data.get("notes"):
         lines += [data["notes"], ""]
     return lines

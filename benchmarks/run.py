@@ -19,14 +19,14 @@ from transformers.generation import GenerationMixin
 
 from benchmarks.report import RESULTS_PATH, write_results
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
-from hf_attn_seq2seq import modeling_attn_seq2seq as modeling
-from hf_attn_seq2seq.data import load_task
+from hf_attn_seq2seq.data.tasks import load_task
+from hf_attn_seq2seq.data.tokenization import build_char_tokenizer
 from hf_attn_seq2seq.evaluation import tokenize
 from hf_attn_seq2seq.hub import generation_config_for
 from hf_attn_seq2seq.metrics import make_compute_metrics
+from hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD
 from hf_attn_seq2seq.presets import load_preset
 from hf_attn_seq2seq.quantization import quantize_dynamic_int8
-from hf_attn_seq2seq.tokenization import build_char_tokenizer
 
 
 SECTIONS = ("training", "generation", "threads", "accuracy", "fast", "int8", "int8_large")
@@ -252,13 +252,11 @@ def bench_fast_preset(setup: Setup, target: float = 99.9) -> dict:
 @torch.no_grad()
 def hand_written_greedy(model, input_ids, attention_mask, new_tokens: int) -> torch.Tensor:
     """The least a greedy decoder can do: encode once, then one decoder step and one argmax per token."""
-    base = model.model
-    encoder_outputs = base.encoder(input_ids, attention_mask)
+    cache = model.new_cache(input_ids, attention_mask)
     token = torch.full((input_ids.shape[0], 1), model.config.decoder_start_token_id)
-    tokens, state = [token], None
+    tokens = [token]
     for _ in range(new_tokens):
-        features, _, state, _, _ = base._encode_and_decode(None, None, token, encoder_outputs, state)
-        token = model.lm_head(features[:, -1]).argmax(-1, keepdim=True)
+        token = model.decode_step(token, cache).logits.argmax(-1, keepdim=True)
         tokens.append(token)
     return torch.cat(tokens, dim=1)
 
@@ -376,12 +374,12 @@ def bench_threads(setup: Setup, model) -> dict:
     with torch.no_grad():
         encoder_outputs = model.get_encoder()(encoded["input_ids"])
         cache = model(encoder_outputs=encoder_outputs, decoder_input_ids=torch.tensor([[1]]),
-                      use_cache=True)[modeling.CACHE_FIELD]
+                      use_cache=True)[CACHE_FIELD]
     wide = setup.tokenizer(list(setup.data["test"]["source"][:64]), return_tensors="pt", padding=True)
     with torch.no_grad():
         wide_outputs = model.get_encoder()(wide["input_ids"], wide["attention_mask"])
         wide_cache = model(encoder_outputs=wide_outputs, attention_mask=wide["attention_mask"],
-                           decoder_input_ids=torch.ones(64, 1, dtype=torch.long), use_cache=True)[modeling.CACHE_FIELD]
+                           decoder_input_ids=torch.ones(64, 1, dtype=torch.long), use_cache=True)[CACHE_FIELD]
     original_threads = torch.get_num_threads()
     results = {}
     for batch_size, outputs, mask, state in ((1, encoder_outputs, None, cache),

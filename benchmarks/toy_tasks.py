@@ -63,7 +63,7 @@ def summarize_run(folder: Path) -> dict:
 def bench_task(task: str, output_dir: Path) -> dict:
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
 
-    from hf_attn_seq2seq.data import load_task
+    from hf_attn_seq2seq.data.tasks import load_task
 
     folder = output_dir / task
     command = [sys.executable, "-m", "training.train", "--task", task, "--output-dir", str(folder)]
@@ -83,7 +83,7 @@ def bench_task(task: str, output_dir: Path) -> dict:
 
 
 def fresh_sources(task: str, training_sources: set[str]) -> dict[str, list[str]]:
-    from hf_attn_seq2seq.data import REVERSE_LENGTHS, fresh_task_sources
+    from hf_attn_seq2seq.data.tasks import REVERSE_LENGTHS, fresh_task_sources
 
     sets = {"fresh": fresh_task_sources(task, FRESH_SIZE, FRESH_SEED, exclude=training_sources)}
     if task == "reverse":

@@ -19,9 +19,9 @@ import torch
 from transformers import DataCollatorForSeq2Seq
 
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
-from hf_attn_seq2seq.data import load_translation
+from hf_attn_seq2seq.data.tasks import load_translation
+from hf_attn_seq2seq.data.tokenization import train_subword_tokenizer
 from hf_attn_seq2seq.presets import load_preset
-from hf_attn_seq2seq.tokenization import train_subword_tokenizer
 
 
 # name -> model options changed from the `translation` preset

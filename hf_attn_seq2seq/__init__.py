@@ -3,16 +3,19 @@
 from transformers import AutoConfig, AutoModel, AutoModelForSeq2SeqLM
 from transformers.pipelines import PIPELINE_REGISTRY
 
-from .configuration_attn_seq2seq import AttnSeq2SeqConfig
-from .configuration_ntm import LSTMBaselineConfig, NTMConfig
-from .modeling_attn_seq2seq import (
+from . import saving  # noqa: F401  (the models' save_pretrained writes through it where it is loaded)
+from .models.attn_seq2seq.configuration_attn_seq2seq import AttnSeq2SeqConfig
+from .models.attn_seq2seq.generation_attn_seq2seq import gnmt_beam_search
+from .models.attn_seq2seq.modeling_attn_seq2seq import (
     AttnSeq2SeqCache,
     AttnSeq2SeqForConditionalGeneration,
     AttnSeq2SeqModel,
     AttnSeq2SeqPreTrainedModel,
+    DecoderStepOutput,
 )
-from .modeling_ntm import LSTMBaselineModel, LSTMBaselinePreTrainedModel, NTMModel, NTMPreTrainedModel
-from .pipeline_attn_seq2seq import TASK_NAME, Seq2SeqGenerationPipeline
+from .models.attn_seq2seq.pipeline_attn_seq2seq import TASK_NAME, Seq2SeqGenerationPipeline
+from .models.ntm.configuration_ntm import LSTMBaselineConfig, NTMConfig
+from .models.ntm.modeling_ntm import LSTMBaselineModel, LSTMBaselinePreTrainedModel, NTMModel, NTMPreTrainedModel
 
 
 __version__ = "0.1.0"
@@ -50,6 +53,7 @@ __all__ = [
     "AttnSeq2SeqForConditionalGeneration",
     "AttnSeq2SeqModel",
     "AttnSeq2SeqPreTrainedModel",
+    "DecoderStepOutput",
     "LSTMBaselineConfig",
     "LSTMBaselineModel",
     "LSTMBaselinePreTrainedModel",
@@ -58,4 +62,5 @@ __all__ = [
     "NTMPreTrainedModel",
     "Seq2SeqGenerationPipeline",
     "TASK_NAME",
+    "gnmt_beam_search",
 ]

@@ -24,9 +24,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .beam_search import gnmt_beam_search
-from .pipeline_attn_seq2seq import check_text
-from .visualization import token_label
+from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import gnmt_beam_search
+from hf_attn_seq2seq.models.attn_seq2seq.pipeline_attn_seq2seq import check_text
+from hf_attn_seq2seq.visualization import token_label
 
 
 MAX_BEAMS = 10
@@ -76,10 +76,10 @@ class DemoModel:
     def __init__(self, name_or_path: str | Path, label: str | None = None):
         from transformers import AutoModelForSeq2SeqLM, pipeline
 
-        from .configuration_attn_seq2seq import AttnSeq2SeqConfig
-        from .hub import saved_model_type
-        from .pipeline_attn_seq2seq import TASK_NAME, source_length_limit
-        from .tokenization import load_tokenizer
+        from hf_attn_seq2seq.data.tokenization import load_tokenizer
+        from hf_attn_seq2seq.hub import saved_model_type
+        from hf_attn_seq2seq.models.attn_seq2seq.configuration_attn_seq2seq import AttnSeq2SeqConfig
+        from hf_attn_seq2seq.models.attn_seq2seq.pipeline_attn_seq2seq import TASK_NAME, source_length_limit
 
         self.name_or_path = str(name_or_path)
         self.label = label or _default_label(self.name_or_path)

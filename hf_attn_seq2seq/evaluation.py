@@ -4,8 +4,8 @@ from pathlib import Path
 
 import torch
 
-from .data import read_lines
-from .metrics import moses_tokenize
+from hf_attn_seq2seq.data.tasks import read_lines
+from hf_attn_seq2seq.metrics import moses_tokenize
 
 
 def tokenize(data, tokenizer, max_source_length: int | None, max_target_length: int | None):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from transformers import GenerationConfig
 
-from .modeling_attn_seq2seq import write_staged
+from hf_attn_seq2seq.saving import write_staged
 
 
 def generation_config_for(model_config, num_beams: int = 1, **settings) -> GenerationConfig:
@@ -65,8 +65,8 @@ def write_model_folder(
 # training_args.bin), credentials (.env, .netrc) or notes, which must never leave the machine by accident.
 UPLOAD_PATTERNS = ("*.safetensors", "model.safetensors.index.json", "config.json", "generation_config.json",
                    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-                   "configuration_*.py", "modeling_*.py", "pipeline_*.py", "README.md", "*.png", "*.jpg", "*.svg",
-                   "metrics.json", "training_log.json")
+                   "configuration_*.py", "modeling_*.py", "generation_*.py", "pipeline_*.py", "README.md", "*.png",
+                   "*.jpg", "*.svg", "metrics.json", "training_log.json")
 
 
 def upload_listing(folder: str | Path) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:

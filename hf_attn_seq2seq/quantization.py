@@ -7,7 +7,7 @@ generates as usual; it cannot be saved with `save_pretrained` (quantize again af
 int8 pays where a decoder step is bound by reading its weights: at hidden size 1024 decoding one sequence runs 3.4x
 faster. At 256 the weights sit in the CPU caches: against fp32 with oneDNN off the two decode about alike, and the
 1.6x measured against fp32 with oneDNN on comes from oneDNN's slower small-batch LSTM path (benchmarks/RESULTS.md,
-sections 4 and 5). For the fastest CPU inference see `hf_attn_seq2seq.onnx_runtime` (section 9).
+sections 4 and 5). For the fastest CPU inference see `hf_attn_seq2seq.onnx.runtime` (section 9).
 """
 
 import copy
@@ -16,7 +16,7 @@ import warnings
 import torch
 from torch import nn
 
-from .modeling_attn_seq2seq import LSTMLayer, lstm_over_rows
+from hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq import LSTMLayer, lstm_over_rows
 
 
 class Int8LSTMLayer(torch.ao.nn.quantized.dynamic.LSTM):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from .pipeline_attn_seq2seq import sequence_attentions
+from hf_attn_seq2seq.models.attn_seq2seq.pipeline_attn_seq2seq import sequence_attentions
 
 
 def _pyplot():
@@ -77,7 +77,7 @@ def plot_memory_access(model, sequence, path: str | Path) -> dict:
     """The Neural Turing Machine paper's figure 6 for one copy-task `sequence` (`length x bits` of 0/1): the inputs,
     the outputs, and the write and read weightings over the memory rows at every step. Returns the tensors drawn
     (`inputs`, `outputs`, `write_weights`, `read_weights`, each `(steps, ...)`)."""
-    from .ntm_tasks import CopyTaskCollator
+    from hf_attn_seq2seq.data.ntm_tasks import CopyTaskCollator
 
     batch = CopyTaskCollator()([{"sequence": sequence}])
     model.eval()

@@ -8,7 +8,7 @@ from conftest import random_batch, tiny_model
 from transformers import AutoModelForSeq2SeqLM, MarianConfig, MarianMTModel, pipeline
 
 from hf_attn_seq2seq import AttnSeq2SeqForConditionalGeneration
-from hf_attn_seq2seq.tokenization import build_char_tokenizer, check_tokenizer_matches_model
+from hf_attn_seq2seq.data.tokenization import build_char_tokenizer, check_tokenizer_matches_model
 
 
 @pytest.fixture

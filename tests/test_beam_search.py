@@ -8,8 +8,11 @@ import torch
 from conftest import EOS, random_batch, tiny_model
 from transformers import GenerationConfig, LogitsProcessorList
 
-from hf_attn_seq2seq.beam_search import gnmt_beam_search, gnmt_coverage_penalty, gnmt_length_penalty
-from hf_attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD
+from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import (
+    gnmt_beam_search,
+    gnmt_coverage_penalty,
+    gnmt_length_penalty,
+)
 
 
 def trimmed(row: torch.Tensor) -> list[int]:
@@ -33,19 +36,20 @@ def test_without_penalties_it_finds_what_transformers_beam_search_finds(options,
 
 class ScriptedDecoder:
     """A stand-in model whose next-token distribution and attention depend only on the tokens generated so far:
-    `table[prefix] = ({token: probability}, attention over a 2-token source)`; unlisted prefixes end at once."""
+    `table[prefix] = ({token: probability}, attention over a 2-token source)`; unlisted prefixes end at once. It
+    offers what the loop reads: `get_decoder().new_cache(...)` and `decode_step(tokens, cache)`."""
 
     vocab_size = 6  # pad, start, end, and three words
 
     def __init__(self, table):
         self.table = table
 
-    def __call__(self, decoder_input_ids, past_key_values=None, **kwargs):
-        if past_key_values is None:
-            cache = PrefixCache(decoder_input_ids[:, 1:])  # after the start token
-        else:
-            cache = past_key_values
-            cache.prefixes = torch.cat([cache.prefixes, decoder_input_ids], dim=1)
+    def get_decoder(self):
+        return SimpleNamespace(new_cache=lambda encoder_outputs, attention_mask: PrefixCache(None, attention_mask))
+
+    def decode_step(self, tokens, cache):
+        # the first step reads the start token, every later one the last token of each beam
+        cache.prefixes = tokens[:, 1:] if cache.prefixes is None else torch.cat([cache.prefixes, tokens], dim=1)
         logits, weights = [], []
         for prefix in cache.prefixes.tolist():
             probabilities, attention = self.table.get(tuple(prefix), ({EOS: 1.0}, [0.5, 0.5]))
@@ -54,13 +58,13 @@ class ScriptedDecoder:
                 row[token] = probability
             logits.append(row.log())
             weights.append(attention)
-        return SimpleNamespace(logits=torch.stack(logits)[:, None],
-                               cross_attentions=(torch.tensor(weights)[:, None, None],), **{CACHE_FIELD: cache})
+        return torch.stack(logits), torch.tensor(weights), cache
 
 
 class PrefixCache:
-    def __init__(self, prefixes):
+    def __init__(self, prefixes, source_mask):
         self.prefixes = prefixes
+        self.source_mask = source_mask.bool()
 
     def reorder_cache(self, beam_rows):
         self.prefixes = self.prefixes[beam_rows]
@@ -132,7 +136,7 @@ def test_bad_penalties_are_rejected(penalties):
 
 @pytest.mark.parametrize("search", ["beam", "gnmt"])
 def test_returned_attentions_are_the_chosen_hypothesis_also_when_it_ended_early(search):
-    from hf_attn_seq2seq.pipeline_attn_seq2seq import sequence_attentions
+    from hf_attn_seq2seq.models.attn_seq2seq.pipeline_attn_seq2seq import sequence_attentions
 
     search_outlived_results = 0
     for seed in range(8):

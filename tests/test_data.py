@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hf_attn_seq2seq.data import DataFileError, load_task, load_translation
-from hf_attn_seq2seq.dates import BOOK_FORMATS, LANGUAGES, NUMERIC, DateSampler, date_families, date_forms
+from hf_attn_seq2seq.data.dates import BOOK_FORMATS, LANGUAGES, NUMERIC, DateSampler, date_families, date_forms
+from hf_attn_seq2seq.data.tasks import DataFileError, load_task, load_translation
 
 
 MULTI30K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "multi30k"
@@ -193,7 +193,7 @@ def test_tasks_are_deterministic_per_seed_and_differ_across_seeds():
 def test_the_same_seed_gives_the_same_dates_in_another_process():
     """Nothing in the sampler depends on hash order (sets of names, dict of forms): another process, with another hash
     seed, draws the same data (for the same Babel release, whose CLDR data the forms come from)."""
-    script = ("import json; from hf_attn_seq2seq.data import load_task; "
+    script = ("import json; from hf_attn_seq2seq.data.tasks import load_task; "
               "print(json.dumps({s: d.to_dict() for s, d in load_task('date', 400, seed=7).items()}))")
     outputs = []
     for hash_seed in ("1", "2"):

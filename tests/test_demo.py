@@ -6,8 +6,8 @@ import xml.etree.ElementTree as ElementTree
 import pytest
 import torch
 
-from hf_attn_seq2seq.beam_search import gnmt_beam_search
 from hf_attn_seq2seq.demo import DemoInputError, DemoModel, heatmap_svg, read_examples, result_views
+from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import gnmt_beam_search
 
 
 SVG = "{http://www.w3.org/2000/svg}"

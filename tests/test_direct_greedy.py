@@ -7,7 +7,7 @@ from conftest import BOS, EOS, PAD, random_batch, tiny_model
 from transformers import GenerationConfig
 from transformers.generation import GenerationMixin, LogitsProcessorList
 
-from hf_attn_seq2seq.modeling_attn_seq2seq import _plain_greedy_settings
+from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import plain_greedy_settings as _plain_greedy_settings
 
 
 def general_loop(model, *args, **kwargs) -> torch.Tensor:

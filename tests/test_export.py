@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import random_batch, tiny_model
 
-import hf_attn_seq2seq.modeling_attn_seq2seq as modeling
+import hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq as modeling
 
 
 class LogitsOnly(torch.nn.Module):

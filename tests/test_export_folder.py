@@ -4,8 +4,8 @@ import pytest
 from conftest import tiny_model
 
 import hf_attn_seq2seq.hub as hub
-import hf_attn_seq2seq.modeling_attn_seq2seq as modeling
-from hf_attn_seq2seq.tokenization import build_char_tokenizer
+import hf_attn_seq2seq.saving as saving
+from hf_attn_seq2seq.data.tokenization import build_char_tokenizer
 
 
 @pytest.fixture
@@ -26,21 +26,21 @@ def test_the_folder_is_swapped_in_one_step_and_old_leftovers_are_removed(tmp_pat
         raise KeyboardInterrupt
 
     # killed before the swap: the old folder stands, complete
-    monkeypatch.setattr(modeling, "_exchange", killed)
+    monkeypatch.setattr(saving, "_exchange", killed)
     with pytest.raises(KeyboardInterrupt):
         hub.write_model_folder(folder, tiny_model(seed=2, vocab_size=len(tokenizer)), tokenizer)
     assert folder_bytes(folder) == old
     monkeypatch.undo()
 
     # killed right after the swap, before the old folder is removed: the new folder stands, complete
-    exchange = modeling._exchange
+    exchange = saving._exchange
 
     def swapped_then_killed(first, second):
         if not exchange(first, second):
             pytest.skip("this system cannot swap folders in one step")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(modeling, "_exchange", swapped_then_killed)
+    monkeypatch.setattr(saving, "_exchange", swapped_then_killed)
     with pytest.raises(KeyboardInterrupt):
         hub.write_model_folder(folder, tiny_model(seed=3, vocab_size=len(tokenizer)), tokenizer)
     monkeypatch.undo()
@@ -61,7 +61,7 @@ def test_exchange_swaps_two_folders(tmp_path):
     second.mkdir()
     (first / "x").write_text("first")
     (second / "x").write_text("second")
-    if not modeling._exchange(first, second):
+    if not saving._exchange(first, second):
         pytest.skip("this system cannot swap folders in one step (the export falls back to two renames)")
     assert (first / "x").read_text() == "second" and (second / "x").read_text() == "first"
 

@@ -9,13 +9,13 @@ import pytest
 import torch
 from conftest import tiny_model
 
-import hf_attn_seq2seq.modeling_attn_seq2seq as modeling
+import hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq as modeling
 from hf_attn_seq2seq import AttnSeq2SeqForConditionalGeneration, AttnSeq2SeqModel, NTMConfig, NTMModel
-from hf_attn_seq2seq.data import DataFileError, load_translation
+from hf_attn_seq2seq.data.tasks import DataFileError, load_translation
+from hf_attn_seq2seq.data.tokenization import build_char_tokenizer, load_tokenizer, train_subword_tokenizer
 from hf_attn_seq2seq.demo import DemoModel
 from hf_attn_seq2seq.hub import saved_model_type
 from hf_attn_seq2seq.presets import convergence_threshold
-from hf_attn_seq2seq.tokenization import build_char_tokenizer, load_tokenizer, train_subword_tokenizer
 from training.push import main as push_main
 from training.train import convergence_note
 from training.train import main as train_main

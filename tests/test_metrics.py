@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from transformers import EvalPrediction
 
+from hf_attn_seq2seq.data.tokenization import build_char_tokenizer
 from hf_attn_seq2seq.metrics import make_compute_metrics, metric_path, moses_tokenize, tokenized_bleu
-from hf_attn_seq2seq.tokenization import build_char_tokenizer
 
 
 def test_exact_match_loads_offline_by_path():

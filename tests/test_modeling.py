@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import EOS, PAD, assert_each_row_as_if_alone, random_batch, tiny_model
 
-from hf_attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD, shift_tokens_right
+from hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD, shift_tokens_right
 
 
 def test_loss_is_finite_and_gradients_reach_every_parameter(grid_options):

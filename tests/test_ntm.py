@@ -13,8 +13,9 @@ import torch
 from transformers import AutoConfig, AutoModel
 
 from hf_attn_seq2seq import LSTMBaselineConfig, LSTMBaselineModel, NTMConfig, NTMModel
-from hf_attn_seq2seq.data import load_task
-from hf_attn_seq2seq.modeling_ntm import (
+from hf_attn_seq2seq.data.ntm_tasks import COPY_TEST_LENGTHS, CopyTaskCollator, copy_task_dataset
+from hf_attn_seq2seq.data.tasks import load_task
+from hf_attn_seq2seq.models.ntm.modeling_ntm import (
     UNSCORED,
     bit_errors_per_sequence,
     bit_loss,
@@ -25,7 +26,6 @@ from hf_attn_seq2seq.modeling_ntm import (
     sharpen,
     write_memory,
 )
-from hf_attn_seq2seq.ntm_tasks import COPY_TEST_LENGTHS, CopyTaskCollator, copy_task_dataset
 
 
 def tiny_ntm(seed: int = 0, **overrides) -> NTMModel:

@@ -15,7 +15,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from transformers import AutoModel
 
 from hf_attn_seq2seq import LSTMBaselineModel, NTMModel
-from hf_attn_seq2seq.ntm_tasks import COPY_TEST_LENGTHS
+from hf_attn_seq2seq.data.ntm_tasks import COPY_TEST_LENGTHS
 from training.train import main
 
 

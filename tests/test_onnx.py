@@ -13,15 +13,15 @@ import pytest
 import torch
 from conftest import option_grid, random_batch, tiny_model
 
-from hf_attn_seq2seq.beam_search import gnmt_beam_search
-from hf_attn_seq2seq.tokenization import build_char_tokenizer
+from hf_attn_seq2seq.data.tokenization import build_char_tokenizer
+from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import gnmt_beam_search
 
 
 for module in ("onnx", "onnxscript", "onnxruntime"):
     pytest.importorskip(module, reason=f"the onnx extra is not installed ({module}): pip install -e '.[onnx]'")
 
-from hf_attn_seq2seq.export import DECODER_FILE, ENCODER_FILE, export_onnx  # noqa: E402
-from hf_attn_seq2seq.onnx_runtime import OnnxAttnSeq2Seq  # noqa: E402
+from hf_attn_seq2seq.onnx.export import DECODER_FILE, ENCODER_FILE, export_onnx  # noqa: E402
+from hf_attn_seq2seq.onnx.runtime import OnnxAttnSeq2Seq  # noqa: E402
 
 
 def grid_sample() -> list[dict]:
@@ -117,7 +117,7 @@ def test_the_folder_loads_alone_and_the_runner_answers_like_the_pipeline(demo_mo
     from transformers import AutoModelForSeq2SeqLM, pipeline
 
     from hf_attn_seq2seq import TASK_NAME
-    from hf_attn_seq2seq.tokenization import load_tokenizer
+    from hf_attn_seq2seq.data.tokenization import load_tokenizer
     from training.export import main as export_main
 
     folder = demo_models["attention"]

@@ -11,7 +11,7 @@ from datasets import Dataset
 from transformers import AutoModelForSeq2SeqLM, DataCollatorForSeq2Seq, Seq2SeqTrainer, Seq2SeqTrainingArguments
 
 from hf_attn_seq2seq import Seq2SeqGenerationPipeline
-from hf_attn_seq2seq.tokenization import build_char_tokenizer
+from hf_attn_seq2seq.data.tokenization import build_char_tokenizer
 
 
 peft = pytest.importorskip("peft", reason="PEFT is a test extra: pip install 'hf_attn_seq2seq[test]'")

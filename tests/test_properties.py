@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import pipeline
 
-from hf_attn_seq2seq.tokenization import build_char_tokenizer, train_subword_tokenizer
+from hf_attn_seq2seq.data.tokenization import build_char_tokenizer, train_subword_tokenizer
 
 
 TRAINING_TEXT = ["Zwei Männer über Größe, ein Café.", "september 27, 1994 -> 1994-09-27", "a+b=42; x_y (z)!"]

@@ -2,7 +2,7 @@ import pytest
 import torch
 from conftest import random_batch, tiny_model
 
-from hf_attn_seq2seq.modeling_attn_seq2seq import LSTMLayer
+from hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq import LSTMLayer
 from hf_attn_seq2seq.quantization import quantize_dynamic_int8
 
 

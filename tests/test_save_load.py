@@ -94,7 +94,8 @@ def test_fresh_process_loads_with_trust_remote_code_without_the_package(tmp_path
     assert json.loads(result.stdout.strip().splitlines()[-1]) == expected.tolist()
 
 
-@pytest.mark.parametrize("config_file", ["configuration_attn_seq2seq.py", "configuration_ntm.py"])
+@pytest.mark.parametrize("config_file", ["models/attn_seq2seq/configuration_attn_seq2seq.py",
+                                         "models/ntm/configuration_ntm.py"])
 def test_a_transformers_older_than_the_floor_gets_one_message_naming_the_version(config_file):
     """The Hub folders' config file is the first code transformers runs; on a 4.x release it must say what it needs
     rather than fail on a name that 4.x lacks."""

@@ -3,8 +3,8 @@ import string
 import pytest
 from transformers import AutoTokenizer, DataCollatorForSeq2Seq
 
-from hf_attn_seq2seq.data import load_task
-from hf_attn_seq2seq.tokenization import build_char_tokenizer, train_subword_tokenizer
+from hf_attn_seq2seq.data.tasks import load_task
+from hf_attn_seq2seq.data.tokenization import build_char_tokenizer, train_subword_tokenizer
 
 
 SENTENCES = [
@@ -106,7 +106,7 @@ def test_bad_tokenizer_arguments_are_rejected():
 
 @pytest.mark.parametrize("missing", ["tokenizer.json", "tokenizer_config.json"])
 def test_a_folder_missing_a_tokenizer_file_gets_an_error_naming_it(tmp_path, missing):
-    from hf_attn_seq2seq.tokenization import load_tokenizer
+    from hf_attn_seq2seq.data.tokenization import load_tokenizer
 
     build_char_tokenizer(["abc"]).save_pretrained(tmp_path)
     assert load_tokenizer(tmp_path).convert_tokens_to_ids("b") == build_char_tokenizer(["abc"]).convert_tokens_to_ids(

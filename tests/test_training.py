@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, TrainerCallback
 
 import training.train as train_module
-from hf_attn_seq2seq.data import load_task
+from hf_attn_seq2seq.data.tasks import load_task
 from training.train import main
 
 

@@ -8,7 +8,7 @@ import torch
 from conftest import PAD, VOCAB_SIZE, random_batch, tiny_model
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from hf_attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD
+from hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD
 
 
 OPTIONS = {

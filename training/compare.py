@@ -28,12 +28,12 @@ from transformers import (
 )
 
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
-from hf_attn_seq2seq.data import load_task
+from hf_attn_seq2seq.data.tasks import load_task
+from hf_attn_seq2seq.data.tokenization import build_char_tokenizer
 from hf_attn_seq2seq.evaluation import tokenize
 from hf_attn_seq2seq.hub import generation_config_for
 from hf_attn_seq2seq.metrics import make_compute_metrics
 from hf_attn_seq2seq.presets import TASK_PRESETS, load_preset
-from hf_attn_seq2seq.tokenization import build_char_tokenizer
 
 
 PRESETS = ("seq2seq", "peeky", "attention")

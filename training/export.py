@@ -7,7 +7,7 @@ Runtime's dynamic quantization), the config, generation config and tokenizer, th
 equals PyTorch's on the model's showcase inputs (`metrics.json`) with the same search (the model's beam size, GNMT
 scoring on both sides for beam search) and prints them. The output folder must be new, empty or an earlier export;
 `--overwrite` writes the export's files into any other folder, leaving its other files as they are. Load the result
-with `hf_attn_seq2seq.onnx_runtime.OnnxAttnSeq2Seq.from_pretrained(OUT)`. Needs `pip install "hf_attn_seq2seq[onnx]"`.
+with `hf_attn_seq2seq.onnx.runtime.OnnxAttnSeq2Seq.from_pretrained(OUT)`. Needs `pip install "hf_attn_seq2seq[onnx]"`.
 """
 
 import argparse
@@ -31,11 +31,11 @@ def main(argv: list[str] | None = None) -> int:
 
         import hf_attn_seq2seq  # noqa: F401  (registers the model with the Auto classes)
         from hf_attn_seq2seq import AttnSeq2SeqConfig
-        from hf_attn_seq2seq.beam_search import gnmt_beam_search
-        from hf_attn_seq2seq.export import export_onnx
+        from hf_attn_seq2seq.data.tokenization import load_tokenizer
         from hf_attn_seq2seq.hub import saved_model_type
-        from hf_attn_seq2seq.onnx_runtime import OnnxAttnSeq2Seq, check_onnx_available
-        from hf_attn_seq2seq.tokenization import load_tokenizer
+        from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import gnmt_beam_search
+        from hf_attn_seq2seq.onnx.export import export_onnx
+        from hf_attn_seq2seq.onnx.runtime import OnnxAttnSeq2Seq, check_onnx_available
 
         check_onnx_available()
         source = Path(args.folder)

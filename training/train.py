@@ -31,12 +31,18 @@ from transformers import (
 
 import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration, LSTMBaselineConfig, NTMConfig
-from hf_attn_seq2seq.beam_search import gnmt_beam_search
-from hf_attn_seq2seq.data import load_task, load_translation
-from hf_attn_seq2seq.dates import LANGUAGES, LOCALES, NUMERIC, DateSampler, check_languages
+from hf_attn_seq2seq.data.dates import LANGUAGES, LOCALES, NUMERIC, DateSampler, check_languages
+from hf_attn_seq2seq.data.tasks import load_task, load_translation
+from hf_attn_seq2seq.data.tokenization import (
+    build_char_tokenizer,
+    check_tokenizer_matches_model,
+    load_tokenizer,
+    train_subword_tokenizer,
+)
 from hf_attn_seq2seq.evaluation import predict_texts, tokenize, tokenized_references
 from hf_attn_seq2seq.hub import generation_config_for, saved_model_type, write_model_folder
 from hf_attn_seq2seq.metrics import load_metric, make_compute_metrics, tokenized_bleu
+from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import gnmt_beam_search
 from hf_attn_seq2seq.presets import (
     DEFAULT_MODEL_TYPE,
     TASK_PRESETS,
@@ -44,12 +50,6 @@ from hf_attn_seq2seq.presets import (
     convergence_threshold,
     load_preset,
     presets_for_model_types,
-)
-from hf_attn_seq2seq.tokenization import (
-    build_char_tokenizer,
-    check_tokenizer_matches_model,
-    load_tokenizer,
-    train_subword_tokenizer,
 )
 from hf_attn_seq2seq.visualization import plot_attention, plot_training_curve
 from model_cards import render_model_card

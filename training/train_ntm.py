@@ -20,10 +20,10 @@ import torch
 from transformers import AutoModel, Trainer, TrainingArguments
 
 from hf_attn_seq2seq import LSTMBaselineModel, NTMModel
-from hf_attn_seq2seq.data import load_task
+from hf_attn_seq2seq.data.ntm_tasks import COPY_TRAIN_LENGTHS, CopyTaskCollator
+from hf_attn_seq2seq.data.tasks import load_task
 from hf_attn_seq2seq.hub import write_model_folder
-from hf_attn_seq2seq.modeling_ntm import bit_errors_per_sequence
-from hf_attn_seq2seq.ntm_tasks import COPY_TRAIN_LENGTHS, CopyTaskCollator
+from hf_attn_seq2seq.models.ntm.modeling_ntm import bit_errors_per_sequence
 from hf_attn_seq2seq.presets import convergence_threshold
 from hf_attn_seq2seq.visualization import plot_memory_access, plot_training_curve
 from model_cards.generate import render_memory_model_card

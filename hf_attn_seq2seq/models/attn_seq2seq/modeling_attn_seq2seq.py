@@ -4,15 +4,13 @@ Reading order: helpers, attention, the recurrent cache, the pre-trained base, en
 generation head. Tensor comments use `batch`, `src_len`, `tgt_len`, `H` (hidden_size) and `E` (embedding_size).
 """
 
-import ctypes
-import errno
 import math
 import os
-import shutil
-import tempfile
+import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from safetensors import SafetensorError
@@ -27,6 +25,7 @@ from transformers.modeling_outputs import ModelOutput, Seq2SeqLMOutput, Seq2SeqM
 from transformers.modeling_utils import PreTrainedModel
 
 from .configuration_attn_seq2seq import AttnSeq2SeqConfig
+from .generation_attn_seq2seq import greedy_search, plain_greedy_settings
 
 # Imported so that the pipeline file travels with the model: transformers copies a model file's relative imports on
 # `save_pretrained` and fetches them with remote code, so a re-saved or fine-tuned model keeps the pipeline that its
@@ -151,72 +150,101 @@ def build_attention(config: AttnSeq2SeqConfig) -> AttnSeq2SeqAttention | None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Recurrent cache
+# The decoder's per-source memory (the generation cache)
 # ---------------------------------------------------------------------------------------------------------------
 
 
 class AttnSeq2SeqCache(Cache):
-    """The decoder's recurrent state between generation steps.
+    """What the decoder keeps between steps: the per-source memory, built once from the encoder output by
+    `AttnSeq2SeqDecoder.new_cache`, and the recurrent state that each step rewrites through `update_recurrent_state`.
 
-    Unlike a key/value cache it does not grow: it holds each decoder layer's `(h, c)`, the last attentional vector
-    (input feeding only) and the attention keys of the source, computed once per source. Every tensor is batch-first
-    so that generate's expansion, beam reordering and batch selection act on dim 0.
+    Unlike a key/value cache it does not grow. Every tensor is batch-first, so that generate's expansion, beam
+    reordering and batch selection act on dim 0.
 
-    Args:
-        hidden_state (`torch.FloatTensor` of shape `(batch_size, decoder_layers, hidden_size)`)
-        cell_state (`torch.FloatTensor` of shape `(batch_size, decoder_layers, hidden_size)`)
-        attentional_vector (`torch.FloatTensor` of shape `(batch_size, 2 * hidden_size)`, *optional*)
-        source_keys (`torch.FloatTensor` of shape `(batch_size, src_len, hidden_size)`, *optional*)
+    Read by every step, the same for all beams of a source:
+        encoder_states (`(batch_size, src_len, hidden_size)`): `hs`, the encoder's state at every source position.
+        source_keys (`(batch_size, src_len, hidden_size)`, *optional*): the attention keys `W hs` (general and
+            additive attention); None where attention scores `hs` itself (dot) or there is no attention.
+        source_mask (`torch.BoolTensor` of shape `(batch_size, src_len)`): True at real source tokens.
+        peeky_state (`(batch_size, hidden_size)`, *optional*): the encoder's final top-layer state, which a peeky
+            decoder reads at every step; None otherwise.
+    Rewritten by every step:
+        hidden_state, cell_state (`(batch_size, decoder_layers, hidden_size)`): each decoder layer's `(h, c)`.
+        attentional_vector (`(batch_size, 2 * hidden_size)`, *optional*): the last `[c; h]` (input feeding only).
     """
+
+    SOURCE_FIELDS = ("encoder_states", "source_keys", "source_mask", "peeky_state")
+    RECURRENT_FIELDS = ("hidden_state", "cell_state", "attentional_vector")
 
     def __init__(
         self,
         hidden_state: torch.Tensor,
         cell_state: torch.Tensor,
         attentional_vector: torch.Tensor | None = None,
+        *,
+        encoder_states: torch.Tensor | None = None,
         source_keys: torch.Tensor | None = None,
+        source_mask: torch.Tensor | None = None,
+        peeky_state: torch.Tensor | None = None,
     ):
         super().__init__(layers=[])
         self.hidden_state = hidden_state
         self.cell_state = cell_state
         self.attentional_vector = attentional_vector
+        self.encoder_states = encoder_states
         self.source_keys = source_keys
+        self.source_mask = source_mask
+        self.peeky_state = peeky_state
         # A tensor, not an int: exporters that flatten the cache (transformers.exporters) keep ints as constants of
         # the graph's input spec, and a counter that changes every step would refuse the next step. On the CPU, so
         # that reading it never waits for an accelerator.
         self.seen_tokens_count = torch.zeros((), dtype=torch.long)
 
     @property
+    def attention_keys(self) -> torch.Tensor | None:
+        """What attention scores the decoder state against: `W hs` where the score projects it, else `hs`."""
+        return self.encoder_states if self.source_keys is None else self.source_keys
+
+    def layer_state(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decoder layer `index`'s `(h_0, c_0)`, shaped `(1, batch_size, hidden_size)` as an LSTM call takes them."""
+        return self.hidden_state[:, index][None].contiguous(), self.cell_state[:, index][None].contiguous()
+
+    def update_recurrent_state(self, hidden_state: torch.Tensor, cell_state: torch.Tensor,
+                               attentional_vector: torch.Tensor | None, read_tokens: int) -> None:
+        """After a step (or a teacher-forced pass) over `read_tokens` decoder tokens: the layers' new `(h, c)`
+        `(batch_size, decoder_layers, hidden_size)` and, with input feeding, the last attentional vector."""
+        self.hidden_state = hidden_state
+        self.cell_state = cell_state
+        self.attentional_vector = attentional_vector
+        self.seen_tokens_count = self.seen_tokens_count + read_tokens
+
+    @property
     def seen_tokens(self) -> int:
         """The decoder tokens this state has read."""
         return int(self.seen_tokens_count)
 
-    def count_read_tokens(self, number: int) -> None:
-        self.seen_tokens_count = self.seen_tokens_count + number
-
-    def _tensor_names(self) -> tuple[str, ...]:
-        return ("hidden_state", "cell_state", "attentional_vector", "source_keys")
-
     def _apply_to_tensors(self, fn, names: tuple[str, ...]) -> None:
+        done = {}  # a tensor held under two names (dot attention's keys are the states) is changed once
         for name in names:
             tensor = getattr(self, name)
             if tensor is not None:
-                setattr(self, name, fn(tensor))
+                if id(tensor) not in done:
+                    done[id(tensor)] = fn(tensor)
+                setattr(self, name, done[id(tensor)])
 
     def get_seq_length(self, layer_idx: int = 0) -> int:
         return self.seen_tokens
 
     def reorder_cache(self, beam_idx: torch.LongTensor) -> None:
-        # Beam search only reorders beams of the same source, and those share their source keys: leave them.
-        self._apply_to_tensors(
-            lambda t: t.index_select(0, beam_idx.to(t.device)), ("hidden_state", "cell_state", "attentional_vector")
-        )
+        # Beam search only reorders beams of the same source, and those share their per-source memory: leave it.
+        self._apply_to_tensors(lambda t: t.index_select(0, beam_idx.to(t.device)), self.RECURRENT_FIELDS)
 
     def batch_repeat_interleave(self, repeats: int) -> None:
-        self._apply_to_tensors(lambda t: t.repeat_interleave(repeats, dim=0), self._tensor_names())
+        self._apply_to_tensors(lambda t: t.repeat_interleave(repeats, dim=0),
+                               self.RECURRENT_FIELDS + self.SOURCE_FIELDS)
 
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self._apply_to_tensors(lambda t: t[indices], self._tensor_names())
+        self._apply_to_tensors(lambda t: t[indices], self.RECURRENT_FIELDS + self.SOURCE_FIELDS)
 
     def crop(self, max_length: int) -> None:
         raise NotImplementedError("A recurrent state cannot be cropped: it does not keep past steps.")
@@ -242,101 +270,6 @@ class AttnSeq2SeqCache(Cache):
 
     def __repr__(self) -> str:
         return f"{self.__class__.__name__}(batch_size={self.batch_size}, seen_tokens={self.seen_tokens})"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Atomic saves
-# ---------------------------------------------------------------------------------------------------------------
-
-_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two paths in one step (Linux `renameat2(RENAME_EXCHANGE)`); False where the system or the file system
-    has no such call."""
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
-        return True
-    error = ctypes.get_errno()
-    if error in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(error, os.strerror(error), str(second))
-
-
-def _process_umask() -> int:
-    """The process's file-creation mask, read without changing it (`os.umask` can only be read by setting it, which
-    other threads would see)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022
-
-
-def _give_usual_permissions(staging: Path) -> None:
-    """Temporary folders and files are created private (0700, 0600); what the save leaves behind gets the modes any
-    other file of the user gets (0755 and 0644 under the usual umask 022)."""
-    umask = _process_umask()
-    for path in [staging, *staging.rglob("*")]:
-        if not path.is_symlink():
-            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-def write_staged(target, write, whole_folder: bool, last: str = "config.json",
-                 stale: tuple[str, ...] = ("model*.safetensors*",)):
-    """The package's one way to save atomically: `write(staging)` fills a new folder beside `target`, which then
-    replaces what `target` held; returns what `write` returned. Files and folders get the usual permissions (the
-    umask's), not the temporary folder's private ones.
-
-    - `whole_folder=False` (`save_pretrained`, an export into a folder it does not own): each written file moves into
-      `target` with one rename, `last` last (it marks a complete save); other files in `target` stay, except those
-      matching `stale` (weights of an earlier, differently sharded save) that this save did not write. An
-      interruption leaves every file old or new, never truncated.
-    - `whole_folder=True` (the training CLI's export, an ONNX export over an earlier one): the staging folder takes
-      `target`'s place in one exchange (two renames where the system cannot swap folders), so a kill at any moment
-      leaves the old or the new complete folder. The caller checks that `target` holds nothing it may not delete.
-    """
-    target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise FileExistsError(f"{target} exists and is not a folder; move it away (it is not replaced or deleted).")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.saving-", dir=target.parent))
-    try:
-        try:
-            result = write(staging)
-        except (OSError, SafetensorError) as error:
-            if getattr(error, "errno", None) == errno.ENOSPC or "os error 28" in str(error):
-                raise OSError(errno.ENOSPC, f"No space left on the device to save {target}; nothing there was "
-                              "replaced. Free some space and save again.") from None
-            raise
-        _give_usual_permissions(staging)
-        if not whole_folder:
-            target.mkdir(exist_ok=True)
-            written = {path.name for path in staging.iterdir()}
-            for pattern in stale:
-                for old in target.glob(pattern):
-                    if old.name not in written:
-                        old.unlink()
-            for name in sorted(written, key=lambda n: n == last):
-                os.replace(staging / name, target / name)
-        elif not target.exists():
-            os.replace(staging, target)
-        elif _exchange(staging, target):
-            pass  # `staging` now holds the old folder, removed below; a kill first leaves it to the next export
-        else:
-            retired = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, retired / target.name)
-            os.replace(staging, target)
-            shutil.rmtree(retired, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return result
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -431,6 +364,14 @@ def _check_loading_report(source, model, report: dict) -> None:
         )
 
 
+def _atomic_writer():
+    """The package's atomic save (`hf_attn_seq2seq.saving.write_staged`) where the package is in use, else None: a
+    folder loaded with remote code alone saves as transformers does. Looked up, not imported, so that remote code
+    never imports the package."""
+    saving = sys.modules.get("hf_attn_seq2seq.saving")
+    return None if saving is None else saving.write_staged
+
+
 class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
     config_class = AttnSeq2SeqConfig
     config: AttnSeq2SeqConfig
@@ -497,7 +438,7 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
         return (model, report) if wants_report else model
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """`PreTrainedModel.save_pretrained`, made atomic per file.
+        """`PreTrainedModel.save_pretrained`, made atomic per file where the package is in use (`_atomic_writer`).
 
         Files are written to a temporary folder beside `save_directory` and each is moved into place with one rename,
         so an interrupted save leaves every file either old or new, never truncated. (With `push_to_hub=True` the
@@ -510,7 +451,8 @@ class AttnSeq2SeqPreTrainedModel(PreTrainedModel):
                 "A dynamically quantized (int8) model cannot be saved with save_pretrained: its packed weights have "
                 "no safetensors form. Save the fp32 model and quantize it again after loading."
             )
-        if kwargs.get("push_to_hub") or os.path.isfile(save_directory):
+        write_staged = _atomic_writer()
+        if write_staged is None or kwargs.get("push_to_hub") or os.path.isfile(save_directory):
             return super().save_pretrained(save_directory, *args, **kwargs)
         return write_staged(save_directory, lambda staging: super(AttnSeq2SeqPreTrainedModel, self).save_pretrained(
             staging, *args, **kwargs), whole_folder=False)
@@ -725,6 +667,21 @@ class AttnSeq2SeqEncoder(nn.Module):
         place (then padding is known only from `attention_mask`)."""
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
+        source_mask = self._checked_source_mask(input_ids, attention_mask, inputs_embeds)
+        embedded = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # batch x src_len x E
+        hidden, final_hidden, final_cell, all_hidden_states = self._run_stack(embedded, source_mask,
+                                                                              output_hidden_states)
+        return AttnSeq2SeqEncoderOutput(
+            last_hidden_state=hidden,
+            final_hidden_state=final_hidden,
+            final_cell_state=final_cell,
+            attention_mask=source_mask.long(),
+            hidden_states=all_hidden_states,
+        )
+
+    def _checked_source_mask(self, input_ids, attention_mask, inputs_embeds) -> torch.Tensor:
+        """The input checks: exactly one of `input_ids` and `inputs_embeds`, of the right kind and shape; returns the
+        mask of real tokens (bool)."""
         if input_ids is not None and inputs_embeds is not None:
             raise ValueError("Give input_ids or inputs_embeds, not both.")
         if input_ids is None and inputs_embeds is None:
@@ -732,27 +689,31 @@ class AttnSeq2SeqEncoder(nn.Module):
         if inputs_embeds is not None:
             _check_embeddings(inputs_embeds, self.config.embedding_size, "inputs_embeds")
             if attention_mask is None:
-                attention_mask = torch.ones(inputs_embeds.shape[:2], dtype=torch.long, device=inputs_embeds.device)
-            source_mask = self.source_mask(attention_mask, attention_mask)
-        else:
-            _check_token_ids(input_ids, self.config.vocab_size, "input_ids")
-            source_mask = self.source_mask(input_ids, attention_mask)
-        batch_size, src_len = source_mask.shape
+                return torch.ones(inputs_embeds.shape[:2], dtype=torch.bool, device=inputs_embeds.device)
+            return self.source_mask(attention_mask, attention_mask)
+        _check_token_ids(input_ids, self.config.vocab_size, "input_ids")
+        return self.source_mask(input_ids, attention_mask)
+
+    def _reading_order(self, source_mask: torch.Tensor, lengths: torch.Tensor, tracing: bool):
+        """The LSTMs read each row's real tokens from the front: reversed when the config says so (Sutskever et al.
+        2014), and gathered there from wherever the mask puts them (left padding). Returns the mask of the positions
+        read (each row's first `length`) and the reading order, or None where it is the source's own."""
+        reading_mask = torch.arange(source_mask.shape[1], device=lengths.device)[None, :] < lengths[:, None]
+        if tracing or self.config.reverse_source or not torch.equal(source_mask, reading_mask):
+            return reading_mask, _lstm_reading_order(source_mask, lengths, reverse=self.config.reverse_source)
+        return reading_mask, None
+
+    def _run_stack(self, embedded: torch.Tensor, source_mask: torch.Tensor, output_hidden_states: bool):
+        """The LSTM stack over the source in reading order. Returns the top layer's states back at the source's own
+        positions (so that attention weights and heatmaps stay in reading order), each layer's final `h` and `c`
+        `(batch, encoder_layers, H)` and, when asked for, the embeddings and every layer's output."""
         lengths = source_mask.sum(dim=1)
         tracing = _is_tracing()
         if not tracing:
             self._check_lengths(lengths)
-        # The LSTMs read each row's real tokens from the front: reversed when the config says so (Sutskever et al.
-        # 2014), and gathered there from wherever the mask puts them (left padding). Every output goes back to the
-        # source's own positions, so attention weights and heatmaps stay in reading order.
-        reading_mask = torch.arange(src_len, device=lengths.device)[None, :] < lengths[:, None]  # tokens first
-        order = None
-        if tracing or self.config.reverse_source or not torch.equal(source_mask, reading_mask):
-            order = _lstm_reading_order(source_mask, lengths, reverse=self.config.reverse_source)
+        reading_mask, order = self._reading_order(source_mask, lengths, tracing)
         lengths_cpu = None if tracing else lengths.cpu()
-        is_padded = not tracing and bool((lengths_cpu < src_len).any())
-
-        embedded = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # batch x src_len x E
+        is_padded = not tracing and bool((lengths_cpu < source_mask.shape[1]).any())
         all_hidden_states = (embedded,) if output_hidden_states else None
         hidden = embedded if order is None else _gather_positions(embedded, order)
         final_hidden, final_cell = [], []
@@ -777,16 +738,9 @@ class AttnSeq2SeqEncoder(nn.Module):
             final_cell.append(c_n)
             if output_hidden_states:
                 all_hidden_states += (hidden if order is None else _scatter_positions(hidden, order),)
-
         if order is not None:
             hidden = all_hidden_states[-1] if output_hidden_states else _scatter_positions(hidden, order)
-        return AttnSeq2SeqEncoderOutput(
-            last_hidden_state=hidden,
-            final_hidden_state=torch.stack(final_hidden, dim=1),  # batch x encoder_layers x H
-            final_cell_state=torch.stack(final_cell, dim=1),
-            attention_mask=source_mask.long(),
-            hidden_states=all_hidden_states,
-        )
+        return hidden, torch.stack(final_hidden, dim=1), torch.stack(final_cell, dim=1), all_hidden_states
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -794,11 +748,38 @@ class AttnSeq2SeqEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------
 
 
+class DecoderStepFeatures(NamedTuple):
+    """One decoder step of `AttnSeq2SeqDecoder.decode_step` (a named tuple: it is made once per generated token)."""
+
+    features: torch.Tensor  # (batch_size, decoder_feature_size): [c; h] (plus the peeky state)
+    attention_weights: torch.Tensor | None  # (batch_size, src_len); None without attention
+    cache: "AttnSeq2SeqCache"  # the cache, updated in place
+
+
+class DecoderStepOutput(NamedTuple):
+    """One decoder step of `AttnSeq2SeqForConditionalGeneration.decode_step`."""
+
+    logits: torch.Tensor  # (batch_size, vocab_size): the next token's scores
+    attention_weights: torch.Tensor | None  # (batch_size, src_len); None without attention
+    cache: "AttnSeq2SeqCache"  # the cache, updated in place
+
+
+class _StackPass(NamedTuple):
+    top: torch.Tensor  # batch x tgt_len x H, the top layer's output `h`
+    context: torch.Tensor | None  # batch x tgt_len x H, the weighted sum `c`
+    weights: torch.Tensor | None  # batch x tgt_len x src_len
+    layer_outputs: list[torch.Tensor]
+    hidden_state: torch.Tensor  # batch x decoder_layers x H, each layer's last `h`
+    cell_state: torch.Tensor
+
+
 class AttnSeq2SeqDecoder(nn.Module):
     """Embedding, an LSTM stack and attention; returns the features `[c; h]` (plus the peeky state) per position.
 
-    Without input feeding the whole target runs through each LSTM in one call and attention scores every position
-    in one batched product; with input feeding `_forward_step` runs once per position.
+    Attention runs at one layer, `attention_layer_index`: the top one (Luong et al. 2015) or the bottom one (GNMT, Wu
+    et al. 2016); the layers above it read the context beside their input. Without input feeding the whole target
+    runs through each LSTM in one call and attention scores every position in one batched product; with input
+    feeding the stack runs once per position.
     """
 
     def __init__(self, config: AttnSeq2SeqConfig):
@@ -808,15 +789,17 @@ class AttnSeq2SeqDecoder(nn.Module):
         self.embed_tokens = nn.Embedding(config.vocab_size, config.embedding_size, padding_idx=config.pad_token_id)
         self.dropout = nn.Dropout(config.dropout)
         self.attention = build_attention(config)
-        self.attends_from_bottom = self.attention is not None and config.attention_layer == "bottom"
+        self.attention_layer_index = None
+        if self.attention is not None:
+            self.attention_layer_index = 0 if config.attention_layer == "bottom" else config.decoder_layers - 1
         bottom_input_size = config.embedding_size
         if config.peeky:
             bottom_input_size += hidden_size
         if config.input_feeding:
             bottom_input_size += self.attentional_vector_size
-        upper_input_size = hidden_size + (hidden_size if self.attends_from_bottom else 0)
         self.layers = nn.ModuleList(
-            LSTMLayer(bottom_input_size if index == 0 else upper_input_size, hidden_size, batch_first=True)
+            LSTMLayer(bottom_input_size if index == 0 else hidden_size * (2 if self._reads_context(index) else 1),
+                      hidden_size, batch_first=True)
             for index in range(config.decoder_layers)
         )
 
@@ -824,70 +807,68 @@ class AttnSeq2SeqDecoder(nn.Module):
     def attentional_vector_size(self) -> int:
         return 2 * self.config.hidden_size
 
-    def initial_state(self, encoder_outputs: AttnSeq2SeqEncoderOutput, source_keys: torch.Tensor | None):
-        """A fresh cache whose layers start from the encoder's final states."""
+    def _reads_context(self, index: int) -> bool:
+        """Whether layer `index` reads the context beside its input (it is above the attention layer)."""
+        return self.attention_layer_index is not None and index > self.attention_layer_index
+
+    def new_cache(self, encoder_outputs: AttnSeq2SeqEncoderOutput,
+                  attention_mask: torch.Tensor | None = None) -> AttnSeq2SeqCache:
+        """The per-source memory for decoding from `encoder_outputs`: the encoder states and their attention keys
+        (projected once per source), the source mask (the encoder output's, else `attention_mask`, else every
+        position), the peeky state, and the layers' initial states (the encoder's final ones)."""
+        states = encoder_outputs.last_hidden_state  # batch x src_len x H
+        mask = encoder_outputs.attention_mask if encoder_outputs.attention_mask is not None else attention_mask
+        source_mask = (torch.ones(states.shape[:2], dtype=torch.bool, device=states.device) if mask is None
+                       else mask.bool())
         hidden, cell = encoder_outputs.final_hidden_state, encoder_outputs.final_cell_state
         layers = self.config.decoder_layers
-        if hidden.shape[1] != layers:
+        if hidden.shape[1] != layers:  # a decoder deeper or shallower than the encoder starts every layer from the top
             hidden = hidden[:, -1:].expand(-1, layers, -1)
             cell = cell[:, -1:].expand(-1, layers, -1)
         attentional_vector = None
         if self.config.input_feeding:
             attentional_vector = hidden.new_zeros(hidden.shape[0], self.attentional_vector_size)
-        return AttnSeq2SeqCache(hidden, cell, attentional_vector, source_keys)
+        source_keys = None
+        if self.attention is not None:
+            source_keys = self.attention.project_keys(states)
+            if source_keys is states:
+                source_keys = None
+        return AttnSeq2SeqCache(
+            hidden, cell, attentional_vector, encoder_states=states, source_keys=source_keys,
+            source_mask=source_mask, peeky_state=encoder_outputs.final_hidden_state[:, -1] if self.config.peeky
+            else None,
+        )
 
-    def _run_layers(self, bottom_input, state: AttnSeq2SeqCache, encoder_states, source_mask):
-        """One pass of the LSTM stack and attention over `tgt_len` positions (all of them, or one step).
-
-        Returns the top layer's output, the context and weights (None without attention) and every layer's output.
-        """
-        hidden = bottom_input  # batch x tgt_len x input size of layer 0
-        context = weights = None
+    def _run_layers(self, bottom_input: torch.Tensor, cache: AttnSeq2SeqCache) -> _StackPass:
+        """One pass of the LSTM stack and attention over `tgt_len` positions (all of them, or one step)."""
+        hidden, context, weights = bottom_input, None, None  # hidden: batch x tgt_len x input size of layer 0
         new_hidden, new_cell, layer_outputs = [], [], []
         for index, lstm in enumerate(self.layers):
-            layer_input = hidden
-            if index > 0 and self.attends_from_bottom:
-                layer_input = torch.cat([hidden, context], dim=-1)
-            initial = (state.hidden_state[:, index][None].contiguous(), state.cell_state[:, index][None].contiguous())
-            output, h_n, c_n = lstm(self.dropout(layer_input), *initial)  # output: batch x tgt x H
+            layer_input = hidden if context is None else torch.cat([hidden, context], dim=-1)
+            output, h_n, c_n = lstm(self.dropout(layer_input), *cache.layer_state(index))  # output: batch x tgt x H
             if self.config.residual and index > 0:
                 output = output + hidden
-            if index == 0 and self.attends_from_bottom:
-                context, weights = self.attention(output, state.source_keys, encoder_states, source_mask)
+            if index == self.attention_layer_index:
+                context, weights = self.attention(output, cache.attention_keys, cache.encoder_states,
+                                                  cache.source_mask)
             hidden = output
             new_hidden.append(h_n[0])
             new_cell.append(c_n[0])
             layer_outputs.append(output)
-        if self.attention is not None and not self.attends_from_bottom:
-            context, weights = self.attention(hidden, state.source_keys, encoder_states, source_mask)
-        state.hidden_state = torch.stack(new_hidden, dim=1)  # batch x decoder_layers x H
-        state.cell_state = torch.stack(new_cell, dim=1)
-        return hidden, context, weights, layer_outputs
-
-    def _forward_step(self, embedded_step, state, encoder_states, source_mask):
-        """Input feeding: one position, with the previous attentional vector appended to the bottom input."""
-        bottom_input = torch.cat([embedded_step, state.attentional_vector[:, None]], dim=-1)
-        hidden, context, weights, layer_outputs = self._run_layers(bottom_input, state, encoder_states, source_mask)
-        state.attentional_vector = torch.cat([context, hidden], dim=-1)[:, 0]  # batch x 2H
-        return hidden, context, weights, layer_outputs
+        return _StackPass(hidden, context, weights, layer_outputs, torch.stack(new_hidden, dim=1),
+                          torch.stack(new_cell, dim=1))
 
     def forward(
         self,
         input_ids: torch.LongTensor | None,
-        encoder_states: torch.Tensor,
-        source_mask: torch.Tensor,
-        peeky_state: torch.Tensor,
-        state: AttnSeq2SeqCache,
+        cache: AttnSeq2SeqCache,
         inputs_embeds: torch.Tensor | None = None,
         output_hidden_states: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[torch.Tensor, ...] | None]:
         """
         Args:
             input_ids: `(batch_size, tgt_len)` decoder inputs, or None when `inputs_embeds` are given.
-            encoder_states: `(batch_size, src_len, H)`, the encoder's `hs`.
-            source_mask: `(batch_size, src_len)` bool, True at real source tokens.
-            peeky_state: `(batch_size, H)`, the encoder's final top-layer state.
-            state: the recurrent state to start from; updated in place.
+            cache: the per-source memory and the recurrent state to start from (`new_cache`); updated in place.
             inputs_embeds: `(batch_size, tgt_len, E)`, used instead of looking up `input_ids`.
             output_hidden_states: also return the embeddings and every layer's output.
 
@@ -898,117 +879,36 @@ class AttnSeq2SeqDecoder(nn.Module):
         """
         embedded = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # batch x tgt_len x E
         tgt_len = embedded.shape[1]
-        bottom_input = embedded
-        if self.config.peeky:
-            bottom_input = torch.cat([embedded, peeky_state[:, None].expand(-1, tgt_len, -1)], dim=-1)
+        peeky = None if cache.peeky_state is None else cache.peeky_state[:, None].expand(-1, tgt_len, -1)
+        bottom_input = embedded if peeky is None else torch.cat([embedded, peeky], dim=-1)
         if self.config.input_feeding:
-            steps = [
-                self._forward_step(bottom_input[:, t : t + 1], state, encoder_states, source_mask)
-                for t in range(tgt_len)
-            ]
-            hidden = torch.cat([step[0] for step in steps], dim=1)
-            context = torch.cat([step[1] for step in steps], dim=1)
-            weights = torch.cat([step[2] for step in steps], dim=1)
-            layer_outputs = [torch.cat(outputs, dim=1) for outputs in zip(*(step[3] for step in steps))]
+            passes, attentional_vector = [], cache.attentional_vector
+            for t in range(tgt_len):  # each position reads the attentional vector [c; h] of the one before
+                step = self._run_layers(torch.cat([bottom_input[:, t : t + 1], attentional_vector[:, None]], dim=-1),
+                                        cache)
+                attentional_vector = torch.cat([step.context, step.top], dim=-1)[:, 0]  # batch x 2H
+                cache.update_recurrent_state(step.hidden_state, step.cell_state, attentional_vector, read_tokens=1)
+                passes.append(step)
+            hidden = torch.cat([step.top for step in passes], dim=1)
+            context = torch.cat([step.context for step in passes], dim=1)
+            weights = torch.cat([step.weights for step in passes], dim=1)
+            layer_outputs = [torch.cat(outputs, dim=1) for outputs in zip(*(step.layer_outputs for step in passes))]
         else:
-            hidden, context, weights, layer_outputs = self._run_layers(bottom_input, state, encoder_states,
-                                                                       source_mask)
-        state.count_read_tokens(tgt_len)
+            stack = self._run_layers(bottom_input, cache)
+            hidden, context, weights, layer_outputs = stack.top, stack.context, stack.weights, stack.layer_outputs
+            cache.update_recurrent_state(stack.hidden_state, stack.cell_state, None, read_tokens=tgt_len)
 
         features = [hidden] if context is None else [context, hidden]  # the seed's [c; h]
-        if self.config.peeky:
-            features.append(peeky_state[:, None].expand(-1, tgt_len, -1))
+        if peeky is not None:
+            features.append(peeky)
         hidden_states = (embedded, *layer_outputs) if output_hidden_states else None
         return torch.cat(features, dim=-1), weights, hidden_states
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# Direct greedy search
-# ---------------------------------------------------------------------------------------------------------------
-
-# generate()'s general loop costs about as much per token as a decoder step at batch 1 (settings, processors, output
-# dataclasses, stopping criteria); plain greedy calls take a direct loop with the same result (benchmarks/RESULTS.md).
-_UNSET_GENERATION_SETTINGS = vars(GenerationConfig())
-_DEFAULT_GENERATION_SETTINGS = GenerationConfig()._get_default_generation_params()
-# settings read one by one below, not compared with their defaults
-_TOKEN_AND_LENGTH_SETTINGS = frozenset(
-    ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "max_new_tokens", "max_length")
-)
-_MODEL_INPUTS = ("input_ids", "attention_mask")
-_MODEL_CONFIG_GENERATION_SETTINGS = tuple(key for key in _DEFAULT_GENERATION_SETTINGS if key != "use_cache")
-
-
-def _is_token_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _same_setting(value, default) -> bool:
-    return type(value) is type(default) and value == default
-
-
-def _plain_greedy_settings(model, inputs, generation_config, kwargs) -> dict | None:
-    """The settings of a `generate` call that is plain greedy search, or None when transformers' loop must run it.
-
-    Plain means: input ids (and a mask) only, no processors, criteria, streamer or assistant, not training, and every
-    generation setting unset, at its global default or a flag set to False, except the special tokens and
-    `max_new_tokens`. Settings resolve as in `generate`: the call's keyword arguments, then `generation_config`, then
-    the model's.
-    """
-    if model.training or getattr(model, "_hf_hook", None) is not None or model._forward_hooks \
-            or model._forward_pre_hooks:
-        return None
-    if inputs is not None:
-        if "input_ids" in kwargs:
-            return None
-        kwargs = {**kwargs, "input_ids": inputs}
-    input_ids = kwargs.get("input_ids")
-    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.dtype != torch.long:
-        return None
-    call_settings = {}
-    for key, value in kwargs.items():
-        if key in _MODEL_INPUTS:
-            continue
-        if key not in _UNSET_GENERATION_SETTINGS or value is None:
-            return None
-        call_settings[key] = value
-    configs = [model.generation_config]
-    if generation_config is not None:
-        configs.insert(0, generation_config)
-    else:
-        model_config_value = vars(model.config).get
-        if any(model_config_value(key) is not None for key in _MODEL_CONFIG_GENERATION_SETTINGS):
-            return None  # generate raises its own error for generation settings kept in the model config
-    resolved = {}  # the first value that is set, in the order generate resolves them
-    for config in reversed(configs):
-        resolved.update((key, value) for key, value in vars(config).items() if value is not None)
-    resolved.update(call_settings)
-    for key, value in resolved.items():
-        if key.startswith("_") or key == "transformers_version" or key in _TOKEN_AND_LENGTH_SETTINGS:
-            continue
-        if key in _DEFAULT_GENERATION_SETTINGS:
-            if not _same_setting(value, _DEFAULT_GENERATION_SETTINGS[key]):
-                return None
-        elif key not in _UNSET_GENERATION_SETTINGS or value is not False:  # a flag without default may be off
-            return None
-    resolve = resolved.get
-    max_new_tokens = resolve("max_new_tokens")
-    if not _is_token_id(max_new_tokens) or max_new_tokens == 0:
-        return None
-    eos_token_id = resolve("eos_token_id")
-    if eos_token_id is not None:
-        eos_token_id = [eos_token_id] if not isinstance(eos_token_id, list) else eos_token_id
-        if not eos_token_id or not all(_is_token_id(token) for token in eos_token_id):
-            return None
-    pad_token_id = resolve("pad_token_id")
-    if pad_token_id is None and eos_token_id is not None:
-        pad_token_id = eos_token_id[0]
-    start_token_id = resolve("decoder_start_token_id")
-    if start_token_id is None:
-        start_token_id = resolve("bos_token_id")
-    if not _is_token_id(start_token_id) or (pad_token_id is not None and not _is_token_id(pad_token_id)):
-        return None
-    return dict(input_ids=input_ids, attention_mask=kwargs.get("attention_mask"), max_new_tokens=max_new_tokens,
-                eos_token_id=eos_token_id, pad_token_id=pad_token_id, start_token_id=start_token_id)
+    def decode_step(self, input_ids: torch.LongTensor, cache: AttnSeq2SeqCache) -> DecoderStepFeatures:
+        """The decoder step: the tokens `cache` has not read yet `(batch_size, n)` (one per step in generation) ->
+        the last position's features `[c; h]`, its attention weights, and `cache`, updated."""
+        features, weights, _ = self(input_ids, cache)
+        return DecoderStepFeatures(features[:, -1], None if weights is None else weights[:, -1], cache)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -1030,6 +930,15 @@ def _as_encoder_output(encoder_outputs) -> AttnSeq2SeqEncoderOutput:
     if isinstance(encoder_outputs, (tuple, list)):
         return AttnSeq2SeqEncoderOutput(*encoder_outputs)
     return AttnSeq2SeqEncoderOutput(**dict(encoder_outputs))
+
+
+def _encoder_fields(encoder_outputs: AttnSeq2SeqEncoderOutput | None, cache: AttnSeq2SeqCache) -> dict:
+    """The encoder's part of a `Seq2Seq*Output`; a call that continues from a cache without the encoder output gets the
+    states the cache holds."""
+    if encoder_outputs is None:
+        return {"encoder_last_hidden_state": cache.encoder_states}
+    return {"encoder_last_hidden_state": encoder_outputs.last_hidden_state,
+            "encoder_hidden_states": encoder_outputs.hidden_states}
 
 
 class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
@@ -1091,51 +1000,36 @@ class AttnSeq2SeqModel(AttnSeq2SeqPreTrainedModel):
             **{CACHE_FIELD: state if use_cache else None},
             decoder_hidden_states=decoder_hidden_states,
             cross_attentions=(weights[:, None],) if output_attentions and weights is not None else None,
-            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
-            encoder_hidden_states=encoder_outputs.hidden_states,
+            **_encoder_fields(encoder_outputs, state),
         )
         return output if return_dict else output.to_tuple()
 
-    def _encode_and_decode(self, input_ids, attention_mask, decoder_input_ids, encoder_outputs, past_key_values,
+    def _encode_and_decode(self, input_ids, attention_mask, decoder_input_ids, encoder_outputs, cache,
                            output_hidden_states=False, inputs_embeds=None, decoder_inputs_embeds=None):
-        """Encode (unless `encoder_outputs` is given) and run the decoder from its state.
+        """Encode (unless `encoder_outputs` or a `cache` is given), build the per-source memory (unless a `cache` is
+        given) and run the decoder over `decoder_input_ids` from it.
 
-        Returns `(features, attention weights or None, state, encoder_outputs, decoder hidden states or None)`: a
-        plain tuple, as this runs once per generated token and output dataclasses cost as much as a small LSTM step.
+        Returns `(features, attention weights or None, cache, encoder_outputs or None, decoder hidden states or
+        None)`.
         """
         if decoder_input_ids is not None and decoder_inputs_embeds is not None:
             raise ValueError("Give decoder_input_ids or decoder_inputs_embeds, not both.")
         if decoder_input_ids is None and decoder_inputs_embeds is None:
             raise ValueError("decoder_input_ids (or labels, for the generation head) are required.")
-        if encoder_outputs is None:  # the encoder checks that exactly one of input_ids and inputs_embeds is given
-            encoder_outputs = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states,
-                                           inputs_embeds=inputs_embeds)
-        else:
-            encoder_outputs = _as_encoder_output(encoder_outputs)
-        encoder_states = encoder_outputs.last_hidden_state  # batch x src_len x H
-        if encoder_outputs.attention_mask is not None:
-            source_mask = encoder_outputs.attention_mask.bool()
-        elif attention_mask is not None:
-            source_mask = attention_mask.bool()
-        else:
-            source_mask = torch.ones(encoder_states.shape[:2], dtype=torch.bool, device=encoder_states.device)
-
         if decoder_inputs_embeds is not None:
             _check_embeddings(decoder_inputs_embeds, self.config.embedding_size, "decoder_inputs_embeds")
-        if past_key_values is None:
+        if encoder_outputs is not None:
+            encoder_outputs = _as_encoder_output(encoder_outputs)
+        elif cache is None:  # the encoder checks that exactly one of input_ids and inputs_embeds is given
+            encoder_outputs = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states,
+                                           inputs_embeds=inputs_embeds)
+        if cache is None:
             if decoder_input_ids is not None:
                 _check_token_ids(decoder_input_ids, self.config.vocab_size, "decoder_input_ids")
-            attention = self.decoder.attention
-            source_keys = None if attention is None else attention.project_keys(encoder_states)  # once per source
-            state = self.decoder.initial_state(encoder_outputs, source_keys)
-        else:
-            state = past_key_values
-        peeky_state = encoder_outputs.final_hidden_state[:, -1]  # batch x H
-        features, weights, decoder_hidden_states = self.decoder(
-            decoder_input_ids, encoder_states, source_mask, peeky_state, state, decoder_inputs_embeds,
-            output_hidden_states,
-        )
-        return features, weights, state, encoder_outputs, decoder_hidden_states
+            cache = self.decoder.new_cache(encoder_outputs, attention_mask)
+        features, weights, decoder_hidden_states = self.decoder(decoder_input_ids, cache, decoder_inputs_embeds,
+                                                                output_hidden_states)
+        return features, weights, cache, encoder_outputs, decoder_hidden_states
 
 
 class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, GenerationMixin):
@@ -1245,6 +1139,22 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
             features = self.output_projection(features)
         return self.lm_head(features)
 
+    def new_cache(self, input_ids: torch.LongTensor, attention_mask: torch.Tensor | None = None) -> AttnSeq2SeqCache:
+        """Encode `input_ids` `(batch_size, src_len)` and return the per-source memory that `decode_step` reads."""
+        return self.model.decoder.new_cache(self.model.encoder(input_ids, attention_mask))
+
+    def decode_step(self, input_ids: torch.LongTensor, cache: AttnSeq2SeqCache) -> DecoderStepOutput:
+        """The decoder step that generation, beam search, the ONNX export and the runtime all run: the tokens
+        `cache` has not read yet `(batch_size, n)` (one per step in generation) -> the next token's logits
+        `(batch_size, vocab_size)`, the attention weights `(batch_size, src_len)` (None without attention) and
+        `cache`, updated in place.
+
+            cache = model.new_cache(input_ids, attention_mask)
+            step = model.decode_step(start_tokens, cache)          # step.logits, step.attention_weights, step.cache
+        """
+        features, weights, cache = self.model.decoder.decode_step(input_ids, cache)
+        return DecoderStepOutput(self._vocabulary_logits(features), weights, cache)
+
     @torch.no_grad()
     def generate(self, inputs: torch.Tensor | None = None, generation_config: GenerationConfig | None = None,
                  logits_processor=None, stopping_criteria=None, prefix_allowed_tokens_fn=None, synced_gpus=None,
@@ -1253,7 +1163,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
         """`GenerationMixin.generate`, with plain greedy search run by a direct loop over decoder steps.
 
         A call whose only settings are the special tokens and `max_new_tokens` (no sampling, beams, processors,
-        criteria, streamer or dict output; see `_plain_greedy_settings`) returns the same ids as transformers' loop
+        criteria, streamer or dict output; see `plain_greedy_settings`) returns the same ids as transformers' loop
         without its per-token overhead; every other call goes to `GenerationMixin.generate` unchanged.
         """
         self._check_generation_length(generation_config, kwargs)
@@ -1261,14 +1171,17 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
                   streamer, negative_prompt_ids, negative_prompt_attention_mask, custom_generate)
         settings = None
         if all(extra is None for extra in extras):
-            settings = _plain_greedy_settings(self, inputs, generation_config, kwargs)
+            settings = plain_greedy_settings(self, inputs, generation_config, kwargs)
         if settings is None:
             return super().generate(
                 inputs, generation_config, logits_processor, stopping_criteria, prefix_allowed_tokens_fn,
                 synced_gpus, assistant_model, streamer, negative_prompt_ids, negative_prompt_attention_mask,
                 custom_generate, **kwargs,
             )
-        return self._greedy_search(**settings)
+        cache = self.new_cache(settings.input_ids, settings.attention_mask)
+        tokens, _ = greedy_search(lambda tokens: self.decode_step(tokens, cache)[:2], settings.start_tokens(),
+                                  settings.max_new_tokens, settings.eos_token_ids, settings.pad_token_id)
+        return tokens
 
     def _check_generation_length(self, generation_config: GenerationConfig | None, kwargs: dict) -> None:
         """Refuse (before any work) a length budget above `config.max_generation_tokens`, unless the call passes
@@ -1282,29 +1195,6 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
             check_generation_budget(f"max_new_tokens={max_new_tokens}", max_new_tokens, self.config)
         elif isinstance(max_length, (int, float)):  # the decoder start token counts in max_length
             check_generation_budget(f"max_length={max_length}", max_length - 1, self.config)
-
-    def _greedy_search(self, input_ids, attention_mask, max_new_tokens, eos_token_id, pad_token_id, start_token_id):
-        """Greedy decoding as transformers does it: once a sequence has produced an end token it continues with
-        padding, and the loop stops when every sequence has ended or `max_new_tokens` are made."""
-        device = input_ids.device
-        encoder_outputs = self.model.encoder(input_ids, attention_mask)
-        token = torch.full((input_ids.shape[0], 1), start_token_id, dtype=torch.long, device=device)
-        tokens, state = [token], None
-        if eos_token_id is not None:
-            eos = torch.tensor(eos_token_id, device=device)
-            pad = torch.tensor(pad_token_id, device=device)
-            unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=device)
-        for _ in range(max_new_tokens):
-            features, _, state, _, _ = self.model._encode_and_decode(None, None, token, encoder_outputs, state)
-            next_tokens = self._vocabulary_logits(features[:, -1]).argmax(dim=-1)  # batch
-            if eos_token_id is not None:
-                next_tokens = torch.where(unfinished, next_tokens, pad)
-                unfinished &= ~torch.isin(next_tokens, eos)
-            token = next_tokens[:, None]
-            tokens.append(token)
-            if eos_token_id is not None and not unfinished.any():
-                break
-        return torch.cat(tokens, dim=1)
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         """Teacher-forcing inputs for `labels` (what `DataCollatorForSeq2Seq(model=...)` calls; label smoothing in
@@ -1376,8 +1266,7 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
             **{CACHE_FIELD: state if use_cache else None},
             decoder_hidden_states=decoder_hidden_states,
             cross_attentions=(weights[:, None],) if output_attentions and weights is not None else None,
-            encoder_last_hidden_state=encoder_outputs.last_hidden_state,
-            encoder_hidden_states=encoder_outputs.hidden_states,
+            **_encoder_fields(encoder_outputs, state),
         )
         return output if return_dict else output.to_tuple()
 
@@ -1389,5 +1278,5 @@ __all__ = [
     "AttnSeq2SeqForConditionalGeneration",
     "AttnSeq2SeqModel",
     "AttnSeq2SeqPreTrainedModel",
-    "write_staged",
+    "DecoderStepOutput",
 ]

@@ -1,6 +1,6 @@
-"""ONNX export: the encoder and one decoder step as two ONNX graphs, for ONNX Runtime (`hf_attn_seq2seq.onnx_runtime`).
+"""ONNX export: the encoder and one decoder step as two ONNX graphs, for ONNX Runtime (`hf_attn_seq2seq.onnx.runtime`).
 
-    from hf_attn_seq2seq.export import export_onnx
+    from hf_attn_seq2seq.onnx.export import export_onnx
     export_onnx(model, tokenizer, "outputs/date-onnx")            # encoder.onnx, decoder_step.onnx, their int8 twins
 
     python -m training.export outputs/date-attention/model outputs/date-onnx
@@ -32,12 +32,28 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .modeling_attn_seq2seq import AttnSeq2SeqCache, _masked_lstm, _masked_lstm_direction, write_staged
+from hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq import (
+    AttnSeq2SeqCache,
+    _masked_lstm,
+    _masked_lstm_direction,
+)
+from hf_attn_seq2seq.onnx.runtime import check_onnx_available
+from hf_attn_seq2seq.onnx.tensors import (
+    DECODER_FILE,
+    ENCODER_FILE,
+    ENCODER_INPUT_AXES,
+    ENCODER_INPUTS,
+    EXPORT_CONFIG_FILE,
+    INT8_SUFFIX,
+    STEP_DYNAMIC_AXES,
+    STEP_INPUTS,
+    encoder_outputs,
+    step_inputs,
+    step_outputs,
+)
+from hf_attn_seq2seq.saving import write_staged
 
 
-ENCODER_FILE, DECODER_FILE = "encoder.onnx", "decoder_step.onnx"
-INT8_SUFFIX = "_int8"
-EXPORT_CONFIG_FILE = "onnx_export.json"
 OPSET = 18
 FOLD_LIMIT = 1 << 28  # elements: every weight of a model this package trains
 
@@ -100,80 +116,38 @@ _lstm_layer_for_export = functools.partial(_masked_lstm, direction=_onnx_lstm_di
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def uses_source_keys(config) -> bool:
-    """General and additive attention project the encoder states into keys once per source."""
-    return config.attention in ("general", "additive")
-
-
 class EncoderForExport(nn.Module):
-    """The encoder and everything the decoder needs from it once per source."""
+    """The encoder and the per-source memory it gives the decoder (`AttnSeq2SeqDecoder.new_cache`)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model.model
-        self.config = model.config
-
-    def output_names(self) -> list[str]:
-        names = ["encoder_states", "hidden_state", "cell_state"]
-        if uses_source_keys(self.config):
-            names.append("source_keys")
-        if self.config.peeky:
-            names.append("peeky_state")
-        return names
+        self.output_names = encoder_outputs(model.config)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        encoder_outputs = self.model.encoder(input_ids, attention_mask)
-        states = encoder_outputs.last_hidden_state
-        attention = self.model.decoder.attention
-        state = self.model.decoder.initial_state(encoder_outputs, None)
-        outputs = [states, state.hidden_state.contiguous(), state.cell_state.contiguous()]
-        if uses_source_keys(self.config):
-            outputs.append(attention.project_keys(states))
-        if self.config.peeky:
-            outputs.append(encoder_outputs.final_hidden_state[:, -1])
-        return tuple(outputs)
+        cache = self.model.decoder.new_cache(self.model.encoder(input_ids, attention_mask))
+        return tuple(getattr(cache, name).contiguous() for name in self.output_names)
 
 
 class DecoderStepForExport(nn.Module):
-    """One decoder step from the recurrent state: the next token's logits, the new state, the attention weights."""
+    """The model's `decode_step` on the cache's tensors, given one by one: the next token's logits, the new recurrent
+    state, the attention weights."""
 
     def __init__(self, model):
         super().__init__()
         self.generator = model
         self.config = model.config
 
-    def input_names(self) -> list[str]:
-        names = ["input_ids", "hidden_state", "cell_state"]
-        if self.config.attention != "none":
-            names += ["encoder_states", "source_mask"]
-        if uses_source_keys(self.config):
-            names.append("source_keys")
-        if self.config.peeky:
-            names.append("peeky_state")
-        if self.config.input_feeding:
-            names.append("attentional_vector")
-        return names
-
-    def output_names(self) -> list[str]:
-        names = ["logits", "hidden_state_out", "cell_state_out"]
-        if self.config.input_feeding:
-            names.append("attentional_vector_out")
-        if self.config.attention != "none":
-            names.append("attention_weights")
-        return names
-
     def forward(self, input_ids, hidden_state, cell_state, encoder_states=None, source_mask=None, source_keys=None,
                 peeky_state=None, attentional_vector=None):
-        if source_keys is None:
-            source_keys = encoder_states  # dot attention scores the states themselves
-        state = AttnSeq2SeqCache(hidden_state, cell_state, attentional_vector, source_keys)
-        features, weights, _ = self.generator.model.decoder(input_ids, encoder_states, source_mask, peeky_state,
-                                                            state)
-        outputs = [self.generator._vocabulary_logits(features[:, -1]), state.hidden_state, state.cell_state]
+        cache = AttnSeq2SeqCache(hidden_state, cell_state, attentional_vector, encoder_states=encoder_states,
+                                 source_keys=source_keys, source_mask=source_mask, peeky_state=peeky_state)
+        logits, weights, cache = self.generator.decode_step(input_ids, cache)
+        outputs = [logits, cache.hidden_state, cache.cell_state]
         if self.config.input_feeding:
-            outputs.append(state.attentional_vector)
+            outputs.append(cache.attentional_vector)
         if weights is not None:
-            outputs.append(weights[:, -1])
+            outputs.append(weights)
         return tuple(outputs)
 
 
@@ -187,6 +161,21 @@ def example_inputs(model, batch_size: int = 2, src_len: int = 5) -> dict[str, to
     attention_mask[1:, src_len - 2:] = 0
     input_ids = input_ids.masked_fill(attention_mask == 0, config.pad_token_id)
     return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+def _example_step_inputs(model, encoder: EncoderForExport, inputs: dict) -> dict:
+    """Every argument of `DecoderStepForExport.forward` for tracing, by name: the first step from the encoder's
+    output for `inputs`; None for those the config's decoder does not read."""
+    config = model.config
+    with torch.no_grad():
+        encoded = dict(zip(encoder.output_names, encoder(*(inputs[name] for name in ENCODER_INPUTS))))
+    rows = inputs["input_ids"].shape[0]
+    encoded["input_ids"] = torch.full((rows, 1), config.decoder_start_token_id, dtype=torch.long)
+    encoded["source_mask"] = inputs["attention_mask"].bool()
+    if config.input_feeding:
+        encoded["attentional_vector"] = torch.zeros(rows, 2 * config.hidden_size)
+    used = set(step_inputs(config))
+    return {name: encoded.get(name) if name in used else None for name in STEP_INPUTS}
 
 
 @contextlib.contextmanager
@@ -255,8 +244,6 @@ def export_onnx(model, tokenizer=None, folder: str | Path = "onnx", int8: bool =
     replaced whole and atomically. A folder holding anything else is refused (`FileExistsError`), unless `overwrite`:
     the export's files then replace those of the same names one by one, and every other file stays.
     """
-    from .onnx_runtime import check_onnx_available
-
     folder = Path(folder)
     foreign = files_not_from_an_export(folder) if folder.is_dir() else []
     if foreign and not overwrite:
@@ -272,32 +259,20 @@ def export_onnx(model, tokenizer=None, folder: str | Path = "onnx", int8: bool =
     config = model.config
     encoder, step = EncoderForExport(model), DecoderStepForExport(model)
     inputs = example_inputs(model)
-    batch, source = torch.export.Dim("batch"), torch.export.Dim("src_len")
-    with torch.no_grad():
-        encoded = dict(zip(encoder.output_names(), encoder(inputs["input_ids"], inputs["attention_mask"])))
-    step_inputs = {
-        "input_ids": torch.full((inputs["input_ids"].shape[0], 1), config.decoder_start_token_id, dtype=torch.long),
-        "hidden_state": encoded["hidden_state"], "cell_state": encoded["cell_state"],
-        "encoder_states": encoded["encoder_states"], "source_mask": inputs["attention_mask"].bool(),
-        "source_keys": encoded.get("source_keys"), "peeky_state": encoded.get("peeky_state"),
-        "attentional_vector": (torch.zeros(inputs["input_ids"].shape[0], 2 * config.hidden_size)
-                               if config.input_feeding else None),
-    }
-    step_names = step.input_names()
-    per_input = {"input_ids": {0: batch}, "hidden_state": {0: batch}, "cell_state": {0: batch},
-                 "encoder_states": {0: batch, 1: source}, "source_mask": {0: batch, 1: source},
-                 "source_keys": {0: batch, 1: source}, "peeky_state": {0: batch}, "attentional_vector": {0: batch}}
-    if config.attention == "none":  # the step never reads the source
-        step_inputs.update(encoder_states=None, source_mask=None, source_keys=None)
-    order = ("input_ids", "hidden_state", "cell_state", "encoder_states", "source_mask", "source_keys", "peeky_state",
-             "attentional_vector")  # DecoderStepForExport.forward's arguments
-    step_args = tuple(step_inputs[name] for name in order)
-    step_dynamic = tuple(None if step_inputs[name] is None else per_input[name] for name in order)
+    step_args = _example_step_inputs(model, encoder, inputs)
+    dims = {"batch": torch.export.Dim("batch"), "src_len": torch.export.Dim("src_len")}
+
+    def dynamic(axes: tuple[str, ...]) -> dict:
+        return {axis: dims[dim] for axis, dim in enumerate(axes)}
+
+    step_dynamic = tuple(None if step_args[name] is None else dynamic(STEP_DYNAMIC_AXES[name]) for name in STEP_INPUTS)
+    step_names, step_output_names = step_inputs(config), step_outputs(config)
 
     def write(staging: Path) -> None:
-        _export(encoder, (inputs["input_ids"], inputs["attention_mask"]), ["input_ids", "attention_mask"],
-                encoder.output_names(), ({0: batch, 1: source}, {0: batch, 1: source}), staging / ENCODER_FILE)
-        _export(step, step_args, step_names, step.output_names(), step_dynamic, staging / DECODER_FILE)
+        _export(encoder, tuple(inputs[name] for name in ENCODER_INPUTS), list(ENCODER_INPUTS), encoder.output_names,
+                (dynamic(ENCODER_INPUT_AXES),) * len(ENCODER_INPUTS), staging / ENCODER_FILE)
+        _export(step, tuple(step_args[name] for name in STEP_INPUTS), step_names, step_output_names, step_dynamic,
+                staging / DECODER_FILE)
         if int8:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -311,8 +286,8 @@ def export_onnx(model, tokenizer=None, folder: str | Path = "onnx", int8: bool =
             tokenizer.save_pretrained(staging)
         files = sorted([path.name for path in staging.iterdir()] + [EXPORT_CONFIG_FILE])
         (staging / EXPORT_CONFIG_FILE).write_text(json.dumps({
-            "encoder": {"inputs": ["input_ids", "attention_mask"], "outputs": encoder.output_names()},
-            "decoder_step": {"inputs": step_names, "outputs": step.output_names()},
+            "encoder": {"inputs": list(ENCODER_INPUTS), "outputs": encoder.output_names},
+            "decoder_step": {"inputs": step_names, "outputs": step_output_names},
             "int8": int8, "opset": OPSET, "torch_version": torch.__version__, "files": files,
         }, indent=2) + "\n")
 

@@ -1,15 +1,15 @@
-"""Generation with ONNX Runtime from a folder written by `hf_attn_seq2seq.export.export_onnx`.
+"""Generation with ONNX Runtime from a folder written by `hf_attn_seq2seq.onnx.export.export_onnx`.
 
-    from hf_attn_seq2seq.onnx_runtime import OnnxAttnSeq2Seq
+    from hf_attn_seq2seq.onnx.runtime import OnnxAttnSeq2Seq
 
     runner = OnnxAttnSeq2Seq.from_pretrained("outputs/date-onnx")              # precision="int8" for the int8 twins
     runner(["September 27, 1994", "6/3/73"])                   # [{'translation_text': '1994-09-27'}, ...]
     runner.generate(input_ids, attention_mask, num_beams=5, length_alpha=0.6)  # ids, as model.generate returns them
 
-Greedy search returns the ids `model.generate` returns (padding after each row's end token); beam search is GNMT's
-(`hf_attn_seq2seq.beam_search.gnmt_search`, the loop behind `generate(custom_generate=gnmt_beam_search)`), with the
-same `length_alpha` and `coverage_beta`. Sessions are thread-safe: one runner serves many threads. Needs the `onnx`
-extra (`pip install "hf_attn_seq2seq[onnx]"`).
+Both searches are the PyTorch model's own loops (`generation_attn_seq2seq`) over the decoder-step graph: greedy search
+returns the ids `model.generate` returns (padding after each row's end token); beam search is GNMT's (the loop behind
+`generate(custom_generate=gnmt_beam_search)`), with the same `length_alpha` and `coverage_beta`. Sessions are
+thread-safe: one runner serves many threads. Needs the `onnx` extra (`pip install "hf_attn_seq2seq[onnx]"`).
 """
 
 import json
@@ -17,8 +17,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import GenerationConfig
 
-from .pipeline_attn_seq2seq import check_generation_budget, check_source_length, check_text, source_length_limit
+from hf_attn_seq2seq.data.tokenization import load_tokenizer
+from hf_attn_seq2seq.models.attn_seq2seq.configuration_attn_seq2seq import AttnSeq2SeqConfig
+from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import gnmt_search, greedy_search
+from hf_attn_seq2seq.models.attn_seq2seq.pipeline_attn_seq2seq import (
+    check_generation_budget,
+    check_source_length,
+    check_text,
+    source_length_limit,
+)
+from hf_attn_seq2seq.onnx.tensors import DECODER_FILE, ENCODER_FILE, EXPORT_CONFIG_FILE, INT8_SUFFIX, RECURRENT
 
 
 PRECISIONS = ("fp32", "int8")
@@ -43,9 +53,6 @@ class OnnxAttnSeq2Seq:
         check_onnx_available()
         import onnxruntime
 
-        from .configuration_attn_seq2seq import AttnSeq2SeqConfig
-        from .export import DECODER_FILE, ENCODER_FILE, EXPORT_CONFIG_FILE, INT8_SUFFIX
-
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}.")
         folder = Path(folder)
@@ -58,8 +65,6 @@ class OnnxAttnSeq2Seq:
         if precision == "int8" and not self.export_config.get("int8"):
             raise FileNotFoundError(f"{folder} was exported without the int8 graphs (export_onnx(..., int8=True)).")
         self.config = AttnSeq2SeqConfig.from_pretrained(folder)
-        from transformers import GenerationConfig
-
         self.generation_config = GenerationConfig.from_pretrained(folder)
         options = onnxruntime.SessionOptions()
         if num_threads is not None:
@@ -92,8 +97,6 @@ class OnnxAttnSeq2Seq:
                                  "another model?). Export the model again into an empty folder.")
         self.tokenizer = None
         if (folder / "tokenizer.json").is_file():
-            from .tokenization import load_tokenizer
-
             self.tokenizer = load_tokenizer(folder)
 
     @classmethod
@@ -118,9 +121,9 @@ class OnnxAttnSeq2Seq:
         feeds = {name: state[name] for name in self.decoder_inputs if name != "input_ids"}
         feeds["input_ids"] = tokens.astype(np.int64)
         outputs = dict(zip(self.decoder_outputs, self.decoder.run(None, feeds)))
-        state["hidden_state"], state["cell_state"] = outputs["hidden_state_out"], outputs["cell_state_out"]
-        if "attentional_vector_out" in outputs:
-            state["attentional_vector"] = outputs["attentional_vector_out"]
+        for name in RECURRENT:
+            if f"{name}_out" in outputs:
+                state[name] = outputs[f"{name}_out"]
         return outputs["logits"], outputs.get("attention_weights")
 
     # -- search ---------------------------------------------------------------------------------------------------
@@ -176,42 +179,34 @@ class OnnxAttnSeq2Seq:
         return self._beam(state, input_ids.shape[0], num_beams, max_new_tokens, eos_ids, pad_id, start_id,
                           length_alpha, coverage_beta, return_attentions)
 
+    def _torch_step(self, state: dict[str, np.ndarray]):
+        """`step` as the generation loops call it: torch tensors in and out."""
+
+        def step(tokens: torch.Tensor):
+            logits, weights = self.step(tokens.numpy(), state)
+            return torch.from_numpy(logits), None if weights is None else torch.from_numpy(weights)
+
+        return step
+
     def _greedy(self, state, batch_size, max_new_tokens, eos_ids, pad_id, start_id, return_attentions):
-        tokens = np.full((batch_size, 1), start_id, dtype=np.int64)
-        sequences, attentions = [tokens], []
-        unfinished = np.ones(batch_size, dtype=bool)
-        eos = np.array(sorted(eos_ids), dtype=np.int64)
-        for _ in range(max_new_tokens):
-            logits, weights = self.step(tokens, state)
-            next_tokens = np.where(unfinished, logits.argmax(axis=-1), pad_id)
-            if eos_ids:
-                unfinished &= ~(next_tokens[:, None] == eos).any(axis=1)  # np.isin costs as much as a step here
-            tokens = next_tokens[:, None].astype(np.int64)
-            sequences.append(tokens)
-            if return_attentions and weights is not None:
-                attentions.append(weights)
-            if eos_ids and not unfinished.any():
-                break
-        output = torch.from_numpy(np.concatenate(sequences, axis=1))
-        if not return_attentions:
-            return output
-        return output, (torch.from_numpy(np.stack(attentions, axis=1)) if attentions else None)
+        start = torch.full((batch_size, 1), start_id, dtype=torch.long)
+        output, attentions = greedy_search(self._torch_step(state), start, max_new_tokens, sorted(eos_ids), pad_id,
+                                           return_attentions)
+        return (output, attentions) if return_attentions else output
 
     def _beam(self, state, batch_size, num_beams, max_new_tokens, eos_ids, pad_id, start_id, length_alpha,
               coverage_beta, return_attentions):
-        from .beam_search import gnmt_search
-
         state = {name: np.repeat(value, num_beams, axis=0) for name, value in state.items()}
         source_mask = torch.from_numpy(state["source_mask"])
+        run_step = self._torch_step(state)
 
         def step(sequences: torch.Tensor, beam_rows: torch.Tensor | None):
             if beam_rows is not None:
                 rows = beam_rows.numpy()
-                for name in ("hidden_state", "cell_state", "attentional_vector"):
+                for name in RECURRENT:
                     if name in state:
                         state[name] = state[name][rows]
-            logits, weights = self.step(sequences[:, -1:].numpy(), state)
-            return torch.from_numpy(logits), None if weights is None else torch.from_numpy(weights)
+            return run_step(sequences[:, -1:])
 
         start = torch.full((batch_size * num_beams, 1), start_id, dtype=torch.long)
         output, attentions = gnmt_search(step, start, num_beams, max_new_tokens, eos_ids, pad_id, source_mask,

@@ -1,7 +1,12 @@
-"""Beam search with GNMT's scoring (Wu et al., 2016, section 7), as a `custom_generate` decoding loop.
+"""The decoding loops over the decoder step: greedy search and GNMT's beam search, each written once for any decoder
+that gives next-token logits (the PyTorch model's `decode_step`, the ONNX Runtime graphs).
 
-transformers' beam search divides a finished hypothesis' log-probability by `length ** length_penalty` and has no
-coverage penalty. GNMT scores a finished hypothesis `Y` of source `X` as
+Greedy search is what `generate` runs for plain greedy calls (`plain_greedy_settings`), without transformers' general
+loop and its per-token overhead; it returns the same ids.
+
+Beam search with GNMT's scoring (Wu et al., 2016, section 7) is a `custom_generate` loop. transformers' beam search
+divides a finished hypothesis' log-probability by `length ** length_penalty` and has no coverage penalty. GNMT scores a
+finished hypothesis `Y` of source `X` as
 
     s(Y, X) = log P(Y | X) / lp(Y) + cp(X; Y)
     lp(Y) = (5 + |Y|) ** alpha / (5 + 1) ** alpha
@@ -10,7 +15,7 @@ coverage penalty. GNMT scores a finished hypothesis `Y` of source `X` as
 where `p_ij` is the attention weight of output step `j` on source token `i`: hypotheses that leave source tokens
 unattended (dropped words) pay for it. With alpha = beta = 0 the score is the plain log-probability.
 
-    from hf_attn_seq2seq.beam_search import gnmt_beam_search
+    from hf_attn_seq2seq import gnmt_beam_search
 
     model.generate(**inputs, num_beams=5, custom_generate=gnmt_beam_search, length_alpha=0.6, coverage_beta=0.2)
 
@@ -19,15 +24,172 @@ ranks the finished hypotheses. A source is done when no live beam can still beat
 only falls as a hypothesis grows and cp <= 0, so log P / lp(longest allowed) bounds every continuation. At the length
 limit the live beams are scored as they stand. With alpha = beta = 0 this returns what transformers' beam search
 returns with `length_penalty=0.0, early_stopping="never"`.
+
+This file travels to the Hub with the model (the model file imports it), so it imports torch and transformers only.
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
-from transformers.generation import GenerateBeamEncoderDecoderOutput
+from transformers.generation import GenerateBeamEncoderDecoderOutput, GenerationConfig
 
-from .modeling_attn_seq2seq import CACHE_FIELD
+
+# ---------------------------------------------------------------------------------------------------------------
+# Greedy search
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def greedy_search(step, start_tokens: torch.Tensor, max_new_tokens: int, eos_token_ids: list[int] | None,
+                  pad_token_id: int | None, return_attentions: bool = False):
+    """Greedy decoding as transformers does it: once a sequence has produced an end token it continues with padding,
+    and the loop stops when every sequence has ended or `max_new_tokens` are made.
+
+    `step(tokens)` reads `(rows, 1)` tokens and returns the next-token logits `(rows, vocab)` and the attention weights
+    `(rows, src_len)` (or None). Returns the ids `(rows, 1 + generated)`, starting with `start_tokens` `(rows, 1)`, and
+    with `return_attentions` the weights `(rows, generated, src_len)` (else None).
+    """
+    device = start_tokens.device
+    token, tokens, attentions = start_tokens, [start_tokens], []
+    if eos_token_ids:
+        eos = torch.tensor(eos_token_ids, device=device)
+        pad = torch.tensor(pad_token_id, device=device)
+        unfinished = torch.ones(start_tokens.shape[0], dtype=torch.bool, device=device)
+    for _ in range(max_new_tokens):
+        logits, weights = step(token)
+        next_tokens = logits.argmax(dim=-1)  # rows
+        if eos_token_ids:
+            next_tokens = torch.where(unfinished, next_tokens, pad)
+            unfinished &= ~torch.isin(next_tokens, eos)
+        token = next_tokens[:, None]
+        tokens.append(token)
+        if return_attentions and weights is not None:
+            attentions.append(weights)
+        if eos_token_ids and not unfinished.any():
+            break
+    return torch.cat(tokens, dim=1), (torch.stack(attentions, dim=1) if attentions else None)
+
+
+# generate()'s general loop costs about as much per token as a decoder step at batch 1 (settings, processors, output
+# dataclasses, stopping criteria); plain greedy calls take `greedy_search` with the same result
+# (benchmarks/RESULTS.md). The defaults are read through transformers' `_get_default_generation_params`, which the
+# floor and newest test runs cover.
+_UNSET_GENERATION_SETTINGS = vars(GenerationConfig())
+_DEFAULT_GENERATION_SETTINGS = GenerationConfig()._get_default_generation_params()
+# settings read one by one below, not compared with their defaults
+_TOKEN_AND_LENGTH_SETTINGS = frozenset(
+    ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id", "max_new_tokens", "max_length")
+)
+_MODEL_INPUTS = ("input_ids", "attention_mask")
+_MODEL_CONFIG_GENERATION_SETTINGS = tuple(key for key in _DEFAULT_GENERATION_SETTINGS if key != "use_cache")
+
+
+@dataclass
+class PlainGreedySettings:
+    """What a plain greedy `generate` call resolves to."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor | None
+    max_new_tokens: int
+    eos_token_ids: list[int] | None
+    pad_token_id: int | None
+    start_token_id: int
+
+    def start_tokens(self) -> torch.Tensor:
+        return torch.full((self.input_ids.shape[0], 1), self.start_token_id, dtype=torch.long,
+                          device=self.input_ids.device)
+
+
+def _is_token_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _same_setting(value, default) -> bool:
+    return type(value) is type(default) and value == default
+
+
+def _resolved_settings(model, generation_config, call_settings: dict) -> dict | None:
+    """Every generation setting that is set, resolved as `generate` does: the call's keyword arguments, then
+    `generation_config`, then the model's. None where generate must raise its own error (settings in the model
+    config)."""
+    configs = [model.generation_config]
+    if generation_config is not None:
+        configs.insert(0, generation_config)
+    else:
+        model_config_value = vars(model.config).get
+        if any(model_config_value(key) is not None for key in _MODEL_CONFIG_GENERATION_SETTINGS):
+            return None
+    resolved = {}  # the first value that is set, in the order generate resolves them
+    for config in reversed(configs):
+        resolved.update((key, value) for key, value in vars(config).items() if value is not None)
+    resolved.update(call_settings)
+    return resolved
+
+
+def _only_token_and_length_settings(resolved: dict) -> bool:
+    """Every setting unset, at its global default or a flag set to False, except the special tokens and lengths."""
+    for key, value in resolved.items():
+        if key.startswith("_") or key == "transformers_version" or key in _TOKEN_AND_LENGTH_SETTINGS:
+            continue
+        if key in _DEFAULT_GENERATION_SETTINGS:
+            if not _same_setting(value, _DEFAULT_GENERATION_SETTINGS[key]):
+                return False
+        elif key not in _UNSET_GENERATION_SETTINGS or value is not False:  # a flag without default may be off
+            return False
+    return True
+
+
+def plain_greedy_settings(model, inputs, generation_config, kwargs) -> PlainGreedySettings | None:
+    """The settings of a `generate` call that is plain greedy search, or None when transformers' loop must run it.
+
+    Plain means: input ids (and a mask) only, no processors, criteria, streamer or assistant, not training, and every
+    generation setting unset, at its global default or a flag set to False, except the special tokens and
+    `max_new_tokens`.
+    """
+    if model.training or getattr(model, "_hf_hook", None) is not None or model._forward_hooks \
+            or model._forward_pre_hooks:
+        return None
+    if inputs is not None:
+        if "input_ids" in kwargs:
+            return None
+        kwargs = {**kwargs, "input_ids": inputs}
+    input_ids = kwargs.get("input_ids")
+    if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.dtype != torch.long:
+        return None
+    call_settings = {}
+    for key, value in kwargs.items():
+        if key in _MODEL_INPUTS:
+            continue
+        if key not in _UNSET_GENERATION_SETTINGS or value is None:
+            return None
+        call_settings[key] = value
+    resolved = _resolved_settings(model, generation_config, call_settings)
+    if resolved is None or not _only_token_and_length_settings(resolved):
+        return None
+    max_new_tokens = resolved.get("max_new_tokens")
+    if not _is_token_id(max_new_tokens) or max_new_tokens == 0:
+        return None
+    eos_token_ids = resolved.get("eos_token_id")
+    if eos_token_ids is not None:
+        eos_token_ids = [eos_token_ids] if not isinstance(eos_token_ids, list) else eos_token_ids
+        if not eos_token_ids or not all(_is_token_id(token) for token in eos_token_ids):
+            return None
+    pad_token_id = resolved.get("pad_token_id")
+    if pad_token_id is None and eos_token_ids is not None:
+        pad_token_id = eos_token_ids[0]
+    start_token_id = resolved.get("decoder_start_token_id")
+    if start_token_id is None:
+        start_token_id = resolved.get("bos_token_id")
+    if not _is_token_id(start_token_id) or (pad_token_id is not None and not _is_token_id(pad_token_id)):
+        return None
+    return PlainGreedySettings(input_ids, kwargs.get("attention_mask"), max_new_tokens, eos_token_ids, pad_token_id,
+                               start_token_id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GNMT beam search
+# ---------------------------------------------------------------------------------------------------------------
 
 
 def gnmt_length_penalty(length: int, alpha: float) -> float:
@@ -68,28 +230,20 @@ def gnmt_beam_search(
         raise ValueError("gnmt_beam_search returns one sequence per source; set num_return_sequences=1.")
     eos_tensor = generation_config._eos_token_tensor
     pad_id = generation_config._pad_token_tensor
-    encoder_outputs = model_kwargs["encoder_outputs"]
-    attention_mask = model_kwargs.get("attention_mask")
-    source_mask = (attention_mask if attention_mask is not None else encoder_outputs.attention_mask).bool()
     returns_attentions = bool(generation_config.return_dict_in_generate and generation_config.output_attentions)
-    needs_attention = coverage_beta > 0 or returns_attentions
-    cache = None
+    # the per-source memory of the sources generate has encoded and repeated for the beams
+    cache = model.get_decoder().new_cache(model_kwargs["encoder_outputs"], model_kwargs.get("attention_mask"))
 
     def step(sequences: torch.Tensor, beam_rows: torch.Tensor | None):
-        nonlocal cache
-        if beam_rows is not None:
-            cache.reorder_cache(beam_rows)
-        outputs = model(decoder_input_ids=sequences if cache is None else sequences[:, -1:],
-                        encoder_outputs=encoder_outputs, attention_mask=attention_mask, past_key_values=cache,
-                        use_cache=True, output_attentions=needs_attention, return_dict=True)
-        cache = getattr(outputs, CACHE_FIELD)
-        weights = outputs.cross_attentions[0][:, 0, -1] if needs_attention else None  # rows x src_len
-        return outputs.logits[:, -1], weights
+        if beam_rows is None:  # the first step reads the start tokens (a prompt's too), every later one the last token
+            return model.decode_step(sequences, cache)[:2]
+        cache.reorder_cache(beam_rows)
+        return model.decode_step(sequences[:, -1:], cache)[:2]
 
     output, attentions = gnmt_search(
         step, input_ids, generation_config.num_beams, generation_config.max_length - input_ids.shape[1],
         eos_ids=set() if eos_tensor is None else set(eos_tensor.view(-1).tolist()),
-        pad_id=int(pad_id) if pad_id is not None else 0, source_mask=source_mask, length_alpha=length_alpha,
+        pad_id=int(pad_id) if pad_id is not None else 0, source_mask=cache.source_mask, length_alpha=length_alpha,
         coverage_beta=coverage_beta, logits_processor=logits_processor, return_attentions=returns_attentions,
     )
     if not generation_config.return_dict_in_generate:
@@ -204,4 +358,5 @@ def gnmt_search(step, input_ids: torch.Tensor, num_beams: int, max_new_tokens: i
     return output, attentions
 
 
-__all__ = ["gnmt_beam_search", "gnmt_coverage_penalty", "gnmt_length_penalty", "gnmt_search"]
+__all__ = ["gnmt_beam_search", "gnmt_coverage_penalty", "gnmt_length_penalty", "gnmt_search", "greedy_search",
+           "plain_greedy_settings"]

@@ -14,7 +14,7 @@ import datasets
 import numpy as np
 import torch
 
-from .modeling_ntm import UNSCORED
+from hf_attn_seq2seq.models.ntm.modeling_ntm import UNSCORED
 
 
 COPY_BITS = 8
