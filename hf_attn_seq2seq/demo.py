@@ -232,7 +232,7 @@ def result_views(model: DemoModel, text: str, num_beams=1, length_alpha=0.0, cov
     return result.text, message, f'<div class="heatmap-scroll" style="overflow-x:auto">{picture}</div>'
 
 
-def build_app(models: list[DemoModel]):
+def build_app(models: list[DemoModel]):  # long: Gradio's blocks are the page's layout, read top to bottom
     """The Gradio page: a "Generate" tab for one model at a time and, with two or more models, a "Compare" tab."""
     import gradio as gr
 

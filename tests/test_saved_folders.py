@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_model
 from transformers import AutoModelForSeq2SeqLM
 
 import hf_attn_seq2seq  # noqa: F401  (the package's own classes, not the folder's code)
@@ -77,3 +78,39 @@ def test_a_folder_saved_earlier_loads_through_its_own_code_in_a_fresh_process(la
     assert result.returncode == 0, result.stderr[-3000:]
     expected = json.loads((folder / "expected.json").read_text())
     assert_same(json.loads(result.stdout.strip().splitlines()[-1]), expected)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_folder_saved_now_loads_and_saves_again_where_only_torch_and_transformers_are(layout, tmp_path):
+    """This release's folder, with its code files, in a process where the package cannot be imported at all: it loads,
+    computes what the package's model computes, and saves again (the plain transformers way) into a folder that
+    loads too."""
+    options = dict(luong=dict(attention="general"),
+                   gnmt=dict(attention="additive", attention_layer="bottom", input_feeding=True, bidirectional=True,
+                             residual=True, encoder_layers=2, decoder_layers=2, peeky=True))[layout]
+    model = tiny_model(seed=3, **options).eval()
+    folder = tmp_path / "saved"
+    model.save_pretrained(folder)
+    expected = json.loads((FIXTURES / layout / "expected.json").read_text())
+    expected = {**expected, **outputs(model, expected)}
+    (folder / "expected.json").write_text(json.dumps(expected))
+    script = f"""
+        import json, sys
+        sys.modules["hf_attn_seq2seq"] = None  # any import of the package now fails
+        import torch
+        from transformers import AutoModelForSeq2SeqLM
+        folder = {str(folder)!r}
+        model = AutoModelForSeq2SeqLM.from_pretrained(folder, trust_remote_code=True).eval()
+        model.save_pretrained(folder + "-again")
+        again = AutoModelForSeq2SeqLM.from_pretrained(folder + "-again", trust_remote_code=True).eval()
+        expected = json.loads(open(folder + "/expected.json").read())
+        print(json.dumps([outputs(model, expected), outputs(again, expected)]))
+    """
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), PYTHONPATH="")
+    script = inspect.getsource(outputs) + textwrap.dedent(script)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=environment, cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for got in json.loads(result.stdout.strip().splitlines()[-1]):
+        assert got["greedy"] == expected["greedy"] and got["beam_3"] == expected["beam_3"]
+        assert torch.equal(torch.tensor(got["logits"]), torch.tensor(expected["logits"]))

@@ -1,4 +1,7 @@
-"""What keeps training runs in one output folder apart: a lock, the run's identity, and checkpoint selection.
+"""A training run's output folder: its layout, and what keeps runs in one folder apart (a lock, the run's identity,
+checkpoint selection).
+
+- `RunFolder`: the one place that knows the folder's layout.
 
 - `hold_output_dir_lock`: one run per output folder at a time (a second one refuses instead of racing it).
 - `check_run_identity`: the folder records what its run is (`run.json`: task, preset, overrides, data, seed); a
@@ -28,6 +31,34 @@ IDENTITY_ARGS = ("task", "preset", "dataset", "dataset_config", "data_files", "s
                  "vocab_size", "seed", "init_from")
 
 
+class RunFolder:
+    """A run's output folder (`--output-dir`):
+
+        run.json      the run's identity (`check_run_identity`)
+        .lock         held while a run trains there (`hold_output_dir_lock`)
+        checkpoints/  Trainer checkpoints, for --resume
+        tokenizer/    the tokenizer built for the run, read again by --resume
+        model/        the Hub-ready folder the run exports
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.run_file = self.root / RUN_FILE
+        self.lock_file = self.root / LOCK_FILE
+        self.checkpoints = self.root / "checkpoints"
+        self.tokenizer = self.root / "tokenizer"
+        self.model = self.root / "model"
+
+    def holds_results(self) -> bool:
+        """Whether the folder holds what a run produced: a checkpoint (complete or not) or an exported model."""
+        return self.model.exists() or (self.checkpoints.is_dir() and any(self.checkpoints.iterdir()))
+
+    def discard_training_state(self) -> None:
+        """Remove an old run's checkpoints and tokenizer (its exported model stays until the new one replaces it)."""
+        for stale in (self.checkpoints, self.tokenizer):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 class OutputDirInUse(SystemExit):
     pass
 
@@ -35,7 +66,7 @@ class OutputDirInUse(SystemExit):
 def hold_output_dir_lock(output_dir: Path):
     """Take the folder's lock for the life of this process; refuse when another run holds it. Returns the open lock
     file (keep a reference: closing it releases the lock)."""
-    handle = open(output_dir / LOCK_FILE, "a+")  # held until the run ends
+    handle = open(RunFolder(output_dir).lock_file, "a+")  # held until the run ends
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -75,8 +106,9 @@ def identity_differences(recorded: dict, current: dict, resuming: bool) -> list[
 
 def check_run_identity(output_dir: Path, identity: dict, resuming: bool, overwrite: bool) -> None:
     """Refuse a command that is not the run the folder holds; record the identity of a run that may go on."""
-    record = output_dir / RUN_FILE
-    if record.exists() and _holds_results(output_dir):  # a run that stopped before it saved anything is no loss
+    folder = RunFolder(output_dir)
+    record = folder.run_file
+    if record.exists() and folder.holds_results():  # a run that stopped before it saved anything is no loss
         try:
             recorded = json.loads(record.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as error:
@@ -98,21 +130,14 @@ def check_run_identity(output_dir: Path, identity: dict, resuming: bool, overwri
                 "Use another --output-dir, repeat the original command, or pass --overwrite-output-dir to start over "
                 "there."
             )
-        if differences and overwrite:
-            for stale in ("checkpoints", "tokenizer"):  # the user asked for the old run to go
-                shutil.rmtree(output_dir / stale, ignore_errors=True)
-    elif resuming and not record.exists() and _holds_results(output_dir):
+        if differences and overwrite:  # the user asked for the old run to go
+            folder.discard_training_state()
+    elif resuming and not record.exists() and folder.holds_results():
         logger.warning("%s has no %s (written by an older version): resuming without checking that the command "
                        "matches the run", output_dir, RUN_FILE)
     temporary = record.with_name(f".{RUN_FILE}.{os.getpid()}")
     temporary.write_text(json.dumps(identity, indent=1, sort_keys=True) + "\n")
     os.replace(temporary, record)
-
-
-def _holds_results(output_dir: Path) -> bool:
-    """Whether the folder holds what a run produced: a checkpoint (complete or not) or an exported model."""
-    checkpoints = output_dir / "checkpoints"
-    return (output_dir / "model").exists() or (checkpoints.is_dir() and any(checkpoints.iterdir()))
 
 
 def _step(path: Path) -> int:

@@ -25,12 +25,11 @@ from transformers import (
     DataCollatorForSeq2Seq,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
-    TrainerCallback,
     set_seed,
 )
 
 import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
-from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration, LSTMBaselineConfig, NTMConfig
+from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
 from hf_attn_seq2seq.data.dates import LANGUAGES, LOCALES, NUMERIC, DateSampler, check_languages
 from hf_attn_seq2seq.data.tasks import load_task, load_translation
 from hf_attn_seq2seq.data.tokenization import (
@@ -53,7 +52,17 @@ from hf_attn_seq2seq.presets import (
 )
 from hf_attn_seq2seq.visualization import plot_attention, plot_training_curve
 from model_cards import render_model_card
-from training.runs import check_run_identity, hold_output_dir_lock, last_complete_checkpoint, run_identity
+from training.common import (
+    MODEL_CONFIGS,
+    TrainingTimeLimit,
+    limit_training_examples,
+    parameter_count,
+    train_or_resume,
+    warn_if_unconverged,
+    without_accelerator,
+)
+from training.runs import RunFolder, check_run_identity, hold_output_dir_lock, run_identity
+from training.train_ntm import run_memory_task
 
 
 logger = logging.getLogger("training.train")
@@ -62,7 +71,6 @@ TASKS = ("date", "addition", "reverse", "translation", "copy")
 # Which models each task trains: the text tasks the attention seq2seq, the copy task (bit vectors) the NTM and its
 # baseline.
 MEMORY_TASKS = ("copy",)
-MODEL_CONFIGS = {DEFAULT_MODEL_TYPE: AttnSeq2SeqConfig, "ntm": NTMConfig, "ntm_lstm_baseline": LSTMBaselineConfig}
 MEMORY_MODEL_TYPES = ("ntm", "ntm_lstm_baseline")
 TASK_DESCRIPTIONS = {
     "date": "date-format conversion (dates as people write them, in many languages -> ISO 8601)",
@@ -86,14 +94,6 @@ DATE_SHOWCASE_INPUTS = [
 CARD_LANGUAGES = {"addition": None, "reverse": None}
 TRAINING_DEFAULTS = {field.name: field.default for field in dataclasses.fields(Seq2SeqTrainingArguments)}
 GENERATION_FIELDS = ("length_alpha", "coverage_beta")  # GNMT beam-search scoring of the final test translations
-
-
-class NotConvergedError(SystemExit):
-    """The run finished but its validation score is far below what the task's preset is known to reach."""
-
-    def __init__(self, message: str):
-        print(message, file=sys.stderr)
-        super().__init__(3)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -278,18 +278,6 @@ def load_data(args):
     if "validation" not in data:
         raise SystemExit(f"No validation split; splits: {sorted(data)}.")
     return data, test_split
-
-
-def limit_training_examples(data, max_train_examples: int | None) -> None:
-    """Keep only the first `max_train_examples` of `data["train"]` (all of them when None)."""
-    if max_train_examples is not None:
-        data["train"] = data["train"].select(range(min(max_train_examples, len(data["train"]))))
-
-
-def without_accelerator() -> bool:
-    """Trainer's `use_cpu`: without an accelerator, torchrun processes join one DDP group (gloo) only with
-    use_cpu=True; otherwise each would silently train alone."""
-    return not (torch.cuda.is_available() or torch.backends.mps.is_available())
 
 
 def build_tokenizer(args, data, tokenizer_dir: Path):
@@ -496,16 +484,18 @@ class Run:
     fine_tuning: dict | None = None  # --init-from: validation before and after, and which model was kept
 
     @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.args.output_dir)
+
+    @property
     def model_dir(self) -> Path:
-        return self.args.output_dir / "model"
+        return self.folder.model
 
 
 def run(args, argv: list[str] | None, preset: dict, started: float) -> dict:
     """Train, evaluate and export, into the output folder `main` has checked and locked."""
     command = "python -m training.train " + shlex.join(sys.argv[1:] if argv is None else argv)
     if args.task in MEMORY_TASKS:
-        from training.train_ntm import run_memory_task
-
         return run_memory_task(args, preset, command, started)
     state = Run(args, preset, command, started)
     prepare(state)
@@ -524,7 +514,7 @@ def prepare(state: Run) -> None:
     """Data, tokenizer, model and tokenized splits, and the generation length."""
     args = state.args
     state.data, state.test_split = load_data(args)
-    state.tokenizer = build_tokenizer(args, state.data, args.output_dir / "tokenizer")
+    state.tokenizer = build_tokenizer(args, state.data, state.folder.tokenizer)
     state.model = build_model(args, state.preset, state.tokenizer)
     # Targets are cut at the tokenizer's limit unless told otherwise, so one overlong line cannot stall training.
     max_target_length = args.max_target_length or state.tokenizer.model_max_length
@@ -549,7 +539,7 @@ def train(state: Run) -> None:
     model.generation_config = generation_config_for(model.config, max_length=state.max_new_tokens + 1,
                                                     num_beams=state.num_beams)
     metric_names = ("exact_match", "bleu", "chrf") if args.task == "translation" else ("exact_match",)
-    checkpoint_dir = args.output_dir / "checkpoints"
+    checkpoint_dir = state.folder.checkpoints
     state.trainer = Seq2SeqTrainer(
         model=model,
         args=training_arguments(args, state.preset, checkpoint_dir, len(state.tokenized["train"])),
@@ -565,54 +555,6 @@ def train(state: Run) -> None:
                 len(state.tokenized["train"]))
     train_or_resume(state.trainer, args.resume, checkpoint_dir)
     state.train_seconds = time.perf_counter() - state.started
-
-
-def train_or_resume(trainer, resume: bool, checkpoint_dir: Path) -> None:
-    """`trainer.train()`, from the last complete checkpoint in `checkpoint_dir` with --resume."""
-    resume_from = None
-    if resume:
-        resume_from = last_complete_checkpoint(checkpoint_dir)
-        if resume_from is None:
-            raise SystemExit(f"--resume: no complete checkpoint in {checkpoint_dir}.")
-        logger.info("resuming from %s", resume_from)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-
-
-def parameter_count(model) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-class TrainingTimeLimit(TrainerCallback):
-    """Stops training once `minutes` have passed since it began (None: no limit), evaluating and saving at that step
-    so the last stretch counts; and records every evaluation during training with the seconds since it began."""
-
-    def __init__(self, minutes: float | None = None):
-        self.seconds = None if minutes is None else 60.0 * minutes
-        self.started = time.perf_counter()
-        self.training = False
-        self.evaluations: list[dict] = []
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.started
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self.started = time.perf_counter()
-        self.training = True
-
-    def on_train_end(self, args, state, control, **kwargs):
-        self.training = False
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.seconds is not None and self.elapsed() >= self.seconds and not control.should_training_stop:
-            control.should_training_stop = True
-            control.should_evaluate = args.eval_strategy != "no"
-            control.should_save = args.save_strategy != "no"
-        return control
-
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-        if self.training:
-            self.evaluations.append({"step": state.global_step, "seconds": round(self.elapsed(), 1),
-                                     **(metrics or {})})
 
 
 def evaluate(state: Run) -> tuple[dict, str | None]:
@@ -757,20 +699,5 @@ def report(state: Run, metrics: dict, unconverged: str | None) -> None:
     warn_if_unconverged(args, unconverged)
 
 
-def warn_if_unconverged(args, unconverged: str | None) -> None:
-    """A run that did not learn its task says so in a banner and exits with status 3 (0 with --allow-unconverged)."""
-    if unconverged:
-        banner = "!" * 80
-        message = f"{banner}\nWARNING: {args.preset} on {args.task} {unconverged}\n{banner}"
-        if not args.allow_unconverged:
-            raise NotConvergedError(message + "\n(exit status 3; pass --allow-unconverged to exit 0)")
-        print(message)
-
-
-def cli() -> None:
-    """Console-script entry point (`attn-seq2seq-train`)."""
-    main()
-
-
 if __name__ == "__main__":
-    cli()
+    main()

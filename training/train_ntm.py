@@ -27,7 +27,7 @@ from hf_attn_seq2seq.models.ntm.modeling_ntm import bit_errors_per_sequence
 from hf_attn_seq2seq.presets import convergence_threshold
 from hf_attn_seq2seq.visualization import plot_memory_access, plot_training_curve
 from model_cards.generate import render_memory_model_card
-from training.train import (
+from training.common import (
     MODEL_CONFIGS,
     TrainingTimeLimit,
     limit_training_examples,
@@ -36,6 +36,7 @@ from training.train import (
     warn_if_unconverged,
     without_accelerator,
 )
+from training.runs import RunFolder
 
 
 logger = logging.getLogger("training.train_ntm")
@@ -107,7 +108,8 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
     data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
     limit_training_examples(data, args.max_train_examples)
     model = build_model(args, preset)
-    checkpoint_dir = args.output_dir / "checkpoints"
+    folder = RunFolder(args.output_dir)
+    checkpoint_dir = folder.checkpoints
     clock = TrainingTimeLimit(args.max_train_minutes)
     trainer = Trainer(
         model=model,
@@ -154,7 +156,7 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
         "test": scores,
         **({"did_not_converge": unconverged} if unconverged else {}),
     }
-    model_dir = args.output_dir / "model"
+    model_dir = folder.model
     write_model_folder(model_dir, model, None, metrics=metrics,
                        extra=lambda folder: write_reports(args, preset, trainer, data, folder, metrics, unconverged))
     report(args, metrics, model_dir, started, unconverged)

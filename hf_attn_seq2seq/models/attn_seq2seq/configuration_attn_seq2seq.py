@@ -139,7 +139,7 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
         if not getattr(self, "custom_pipelines", None):
             self.custom_pipelines = CUSTOM_PIPELINES
 
-    def validate_options(self) -> None:
+    def validate_options(self) -> None:  # long: one check per option, in the order the options are documented
         """Raise `ValueError` naming the option for every bad value or impossible combination."""
         for name in ("vocab_size", "embedding_size", "hidden_size", "encoder_layers", "decoder_layers",
                      "max_source_length", "max_generation_tokens"):

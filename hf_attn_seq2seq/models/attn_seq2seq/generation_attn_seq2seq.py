@@ -256,6 +256,40 @@ def gnmt_beam_search(
     return GenerateBeamEncoderDecoderOutput(sequences=output, cross_attentions=cross_attentions)
 
 
+class _FinishedHypotheses:
+    """Each source's best finished hypothesis so far: its GNMT score, its tokens and (when asked for) its attention
+    weights; and whether the source is done (no live beam can beat it)."""
+
+    def __init__(self, batch_size: int):
+        self.scores = [-math.inf] * batch_size
+        self.tokens: list[list[int]] = [[] for _ in range(batch_size)]
+        self.attentions: list[torch.Tensor | None] = [None] * batch_size
+        self.done = [False] * batch_size
+
+    def offer(self, source: int, score: float, tokens: list[int], attentions: torch.Tensor | None) -> None:
+        if score > self.scores[source]:
+            self.scores[source], self.tokens[source] = score, tokens
+            self.attentions[source] = None if attentions is None else attentions.clone()
+
+    def output(self, start_tokens: torch.Tensor, pad_id: int, src_len: int, return_attentions: bool):
+        """`(batch_size, start + longest)` ids (padding after shorter hypotheses) and, with `return_attentions`, the
+        chosen weights `(batch_size, longest, src_len)` (zeros after a hypothesis ended)."""
+        batch_size, start_length = start_tokens.shape
+        device = start_tokens.device
+        length = max(len(tokens) for tokens in self.tokens)
+        output = torch.full((batch_size, start_length + length), pad_id, dtype=torch.long, device=device)
+        output[:, :start_length] = start_tokens
+        for source, tokens in enumerate(self.tokens):
+            output[source, start_length : start_length + len(tokens)] = torch.tensor(tokens, device=device)
+        if not return_attentions:
+            return output, None
+        attentions = torch.zeros(batch_size, length, src_len, device=device)
+        for source, chosen in enumerate(self.attentions):
+            if chosen is not None:
+                attentions[source, : chosen.shape[0]] = chosen
+        return output, attentions
+
+
 def gnmt_search(step, input_ids: torch.Tensor, num_beams: int, max_new_tokens: int, eos_ids: set[int], pad_id: int,
                 source_mask: torch.Tensor, length_alpha: float = 0.0, coverage_beta: float = 0.0,
                 logits_processor=None, return_attentions: bool = False):
@@ -269,93 +303,77 @@ def gnmt_search(step, input_ids: torch.Tensor, num_beams: int, max_new_tokens: i
     if not (math.isfinite(length_alpha) and math.isfinite(coverage_beta)) or length_alpha < 0 or coverage_beta < 0:
         raise ValueError(f"length_alpha and coverage_beta must be finite numbers >= 0, got {length_alpha} and "
                          f"{coverage_beta}.")
-    rows, start_length = input_ids.shape
-    batch_size = rows // num_beams
-    device = input_ids.device
-    coverage = torch.zeros(rows, source_mask.shape[1], device=device)
-    # each live beam's attention weights so far (rows x steps x src_len), and those of each source's best hypothesis
-    history = torch.zeros(rows, 0, source_mask.shape[1], device=device)
-    best_attentions: list[torch.Tensor | None] = [None] * batch_size
-
+    rows, src_len = input_ids.shape[0], source_mask.shape[1]
+    batch_size, device = rows // num_beams, input_ids.device
+    coverage = torch.zeros(rows, src_len, device=device)
+    history = torch.zeros(rows, 0, src_len, device=device)  # each live beam's attention weights so far
+    finished = _FinishedHypotheses(batch_size)
     # only the first beam of each source is live at the start, so the first step does not pick one token K times
     running_scores = torch.full((batch_size, num_beams), -math.inf, device=device)
     running_scores[:, 0] = 0.0
-    best: list[tuple[float, list[int]]] = [(-math.inf, []) for _ in range(batch_size)]
-    done = [False] * batch_size
-    sequences = input_ids
-    beam_rows = None
-    # log P only falls as a hypothesis grows and cp <= 0, so no live beam can end above log P / lp(longest)
-    largest_length_penalty = gnmt_length_penalty(max_new_tokens, length_alpha)
-
+    sequences, beam_rows = input_ids, None
     for step_index in range(max_new_tokens):
         logits, weights = step(sequences, beam_rows)
         log_probs = F.log_softmax(logits.float(), dim=-1)
         if logits_processor is not None:
             log_probs = logits_processor(sequences, log_probs)
         if weights is not None:
-            weights = weights.float()
-            coverage = coverage + weights
+            coverage = coverage + weights.float()
             if return_attentions:
-                history = torch.cat([history, weights[:, None]], dim=1)
-        vocab_size = log_probs.shape[-1]
-        totals = (running_scores.view(-1, 1) + log_probs).view(batch_size, num_beams * vocab_size)
-        top_scores, top_indices = totals.topk(2 * num_beams, dim=-1)
+                history = torch.cat([history, weights.float()[:, None]], dim=1)
         last_step = step_index == max_new_tokens - 1
-        penalties = gnmt_coverage_penalty(coverage, source_mask, coverage_beta).view(batch_size, num_beams).tolist()
-        length_penalty = gnmt_length_penalty(step_index + 1, length_alpha)  # generated tokens, the end included
-
-        next_rows, next_tokens, next_scores = [], [], []
-        for batch_index, (scores, indices) in enumerate(zip(top_scores.tolist(), top_indices.tolist())):
-            kept = []
-            for rank, (score, index) in enumerate(zip(scores, indices)):
-                if done[batch_index] or score == -math.inf or len(kept) == num_beams:
-                    break
-                beam, token = divmod(index, vocab_size)
-                row = batch_index * num_beams + beam
-                ends = token in eos_ids
-                if ends or last_step:
-                    # as in transformers, an end token counts only among the top num_beams candidates
-                    if ends and rank >= num_beams:
-                        continue
-                    final = score / length_penalty + penalties[batch_index][beam]
-                    if final > best[batch_index][0]:
-                        best[batch_index] = (final, sequences[row, start_length:].tolist() + [token])
-                        if return_attentions:
-                            best_attentions[batch_index] = history[row].clone()
-                    if ends:
-                        continue
-                kept.append((row, token, score))
-            if kept and best[batch_index][0] >= kept[0][2] / largest_length_penalty:
-                done[batch_index] = True
-            if done[batch_index]:
-                kept = []
-            while len(kept) < num_beams:  # finished sources keep dummy beams so every tensor keeps its shape
-                kept.append((batch_index * num_beams, pad_id, -math.inf))
-            for row, token, score in kept:
-                next_rows.append(row)
-                next_tokens.append(token)
-                next_scores.append(score)
-        if all(done) or last_step:
+        choices = _choose_beams(finished, running_scores, log_probs, sequences, input_ids.shape[1],
+                                history if return_attentions else None, num_beams, eos_ids, pad_id, last_step,
+                                penalties=gnmt_coverage_penalty(coverage, source_mask, coverage_beta).view(
+                                    batch_size, num_beams).tolist(),
+                                length_penalty=gnmt_length_penalty(step_index + 1, length_alpha),
+                                largest_length_penalty=gnmt_length_penalty(max_new_tokens, length_alpha))
+        if all(finished.done) or last_step:
             break
+        next_rows, next_tokens, next_scores = zip(*choices)
         beam_rows = torch.tensor(next_rows, device=device)
         sequences = torch.cat([sequences[beam_rows], torch.tensor(next_tokens, device=device)[:, None]], dim=-1)
         running_scores = torch.tensor(next_scores, device=device).view(batch_size, num_beams)
-        coverage = coverage[beam_rows]
-        history = history[beam_rows]
+        coverage, history = coverage[beam_rows], history[beam_rows]
+    return finished.output(input_ids[::num_beams], pad_id, src_len, return_attentions)
 
-    best = [tokens for _, tokens in best]
-    length = max(len(tokens) for tokens in best)
-    output = torch.full((batch_size, start_length + length), pad_id, dtype=torch.long, device=device)
-    output[:, :start_length] = input_ids[::num_beams]
-    for batch_index, tokens in enumerate(best):
-        output[batch_index, start_length : start_length + len(tokens)] = torch.tensor(tokens, device=device)
-    if not return_attentions:
-        return output, None
-    attentions = torch.zeros(batch_size, length, source_mask.shape[1], device=device)
-    for batch_index, chosen in enumerate(best_attentions):
-        if chosen is not None:
-            attentions[batch_index, : chosen.shape[0]] = chosen
-    return output, attentions
+
+def _choose_beams(finished: _FinishedHypotheses, running_scores, log_probs, sequences, start_length: int,
+                  history, num_beams: int, eos_ids: set[int], pad_id: int, last_step: bool, penalties: list,
+                  length_penalty: float, largest_length_penalty: float) -> list[tuple[int, int, float]]:
+    """One step's choice: each source's `num_beams` best continuations `(row, token, log P)`, in source order. A
+    continuation that ends (or any, at the last step) is offered to `finished` with its GNMT score instead. A source is
+    done when its best finished score beats what its best live beam could still reach (log P only falls as a
+    hypothesis grows and cp <= 0, so no live beam ends above log P / lp(longest)); done sources keep dummy beams so
+    that every tensor keeps its shape."""
+    batch_size, vocab_size = running_scores.shape[0], log_probs.shape[-1]
+    totals = (running_scores.view(-1, 1) + log_probs).view(batch_size, num_beams * vocab_size)
+    top_scores, top_indices = totals.topk(2 * num_beams, dim=-1)
+    choices = []
+    for source, (scores, indices) in enumerate(zip(top_scores.tolist(), top_indices.tolist())):
+        kept = []
+        for rank, (score, index) in enumerate(zip(scores, indices)):
+            if finished.done[source] or score == -math.inf or len(kept) == num_beams:
+                break
+            beam, token = divmod(index, vocab_size)
+            row = source * num_beams + beam
+            ends = token in eos_ids
+            if ends and rank >= num_beams:  # as in transformers, an end token counts only among the top num_beams
+                continue
+            if ends or last_step:
+                finished.offer(source, score / length_penalty + penalties[source][beam],
+                               sequences[row, start_length:].tolist() + [token],
+                               None if history is None else history[row])
+                if ends:
+                    continue
+            kept.append((row, token, score))
+        if kept and finished.scores[source] >= kept[0][2] / largest_length_penalty:
+            finished.done[source] = True
+        if finished.done[source]:
+            kept = []
+        kept += [(source * num_beams, pad_id, -math.inf)] * (num_beams - len(kept))
+        choices += kept
+    return choices
 
 
 __all__ = ["gnmt_beam_search", "gnmt_coverage_penalty", "gnmt_length_penalty", "gnmt_search", "greedy_search",

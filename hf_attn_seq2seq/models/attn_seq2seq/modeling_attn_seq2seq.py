@@ -1,7 +1,9 @@
 """PyTorch AttnSeq2Seq: an LSTM encoder-decoder with attention.
 
-Reading order: helpers, attention, the recurrent cache, the pre-trained base, encoder, decoder, the bare model and the
-generation head. Tensor comments use `batch`, `src_len`, `tgt_len`, `H` (hidden_size) and `E` (embedding_size).
+Reading order: helpers, attention, the decoder's per-source memory (the cache), the pre-trained base (loading and
+saving checks), encoder, decoder (with `decode_step`), the bare model and the generation head. Tensor comments use
+`batch`, `src_len`, `tgt_len`, `H` (hidden_size) and `E` (embedding_size). Where each concept lives:
+docs/architecture.md in the project.
 """
 
 import math
