@@ -46,13 +46,20 @@ def _median_seconds(function, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _flat_layout() -> bool:
+    """Whether the imported package is the flat layout from before the redesign (its files side by side)."""
+    import hf_attn_seq2seq
+
+    return (Path(hf_attn_seq2seq.__file__).parent / "beam_search.py").is_file()
+
+
 def _onnx_modules():
-    try:  # the layout by concern
-        from hf_attn_seq2seq.onnx.export import export_onnx
-        from hf_attn_seq2seq.onnx.runtime import OnnxAttnSeq2Seq
-    except ImportError:  # the flat layout before it
+    if _flat_layout():
         from hf_attn_seq2seq.export import export_onnx
         from hf_attn_seq2seq.onnx_runtime import OnnxAttnSeq2Seq
+    else:
+        from hf_attn_seq2seq.onnx.export import export_onnx
+        from hf_attn_seq2seq.onnx.runtime import OnnxAttnSeq2Seq
     return export_onnx, OnnxAttnSeq2Seq
 
 
@@ -84,10 +91,10 @@ def _generation_speed(model, sources: list[str] | None, tokenizer, new_tokens: i
 
 
 def _gnmt_beam_search():
-    try:
-        from hf_attn_seq2seq.models.attn_seq2seq.generation_attn_seq2seq import gnmt_beam_search
-    except ImportError:
+    if _flat_layout():
         from hf_attn_seq2seq.beam_search import gnmt_beam_search
+    else:
+        from hf_attn_seq2seq import gnmt_beam_search
     return gnmt_beam_search
 
 
@@ -144,10 +151,10 @@ def measure(model_folder: Path, test_sources: list[str], test_targets: list[str]
 
     from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
 
-    try:
-        from hf_attn_seq2seq.data.tokenization import load_tokenizer
-    except ImportError:
+    if _flat_layout():
         from hf_attn_seq2seq.tokenization import load_tokenizer
+    else:
+        from hf_attn_seq2seq.data.tokenization import load_tokenizer
 
     torch.set_num_threads(1)
     date_model = AutoModelForSeq2SeqLM.from_pretrained(model_folder).eval()

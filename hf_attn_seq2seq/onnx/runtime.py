@@ -179,26 +179,22 @@ class OnnxAttnSeq2Seq:
         return self._beam(state, input_ids.shape[0], num_beams, max_new_tokens, eos_ids, pad_id, start_id,
                           length_alpha, coverage_beta, return_attentions)
 
-    def _torch_step(self, state: dict[str, np.ndarray]):
-        """`step` as the generation loops call it: torch tensors in and out."""
-
-        def step(tokens: torch.Tensor):
-            logits, weights = self.step(tokens.numpy(), state)
-            return torch.from_numpy(logits), None if weights is None else torch.from_numpy(weights)
-
-        return step
-
     def _greedy(self, state, batch_size, max_new_tokens, eos_ids, pad_id, start_id, return_attentions):
-        start = torch.full((batch_size, 1), start_id, dtype=torch.long)
-        output, attentions = greedy_search(self._torch_step(state), start, max_new_tokens, sorted(eos_ids), pad_id,
-                                           return_attentions)
-        return (output, attentions) if return_attentions else output
+        def step(tokens: np.ndarray):
+            logits, weights = self.step(tokens, state)
+            return logits.argmax(axis=-1), weights
+
+        start = np.full((batch_size, 1), start_id, dtype=np.int64)
+        output, attentions = greedy_search(step, start, max_new_tokens, sorted(eos_ids), pad_id, return_attentions)
+        output = torch.from_numpy(output)
+        if not return_attentions:
+            return output
+        return output, None if attentions is None else torch.from_numpy(attentions)
 
     def _beam(self, state, batch_size, num_beams, max_new_tokens, eos_ids, pad_id, start_id, length_alpha,
               coverage_beta, return_attentions):
         state = {name: np.repeat(value, num_beams, axis=0) for name, value in state.items()}
         source_mask = torch.from_numpy(state["source_mask"])
-        run_step = self._torch_step(state)
 
         def step(sequences: torch.Tensor, beam_rows: torch.Tensor | None):
             if beam_rows is not None:
@@ -206,7 +202,8 @@ class OnnxAttnSeq2Seq:
                 for name in RECURRENT:
                     if name in state:
                         state[name] = state[name][rows]
-            return run_step(sequences[:, -1:])
+            logits, weights = self.step(sequences[:, -1:].numpy(), state)
+            return torch.from_numpy(logits), None if weights is None else torch.from_numpy(weights)
 
         start = torch.full((batch_size * num_beams, 1), start_id, dtype=torch.long)
         output, attentions = gnmt_search(step, start, num_beams, max_new_tokens, eos_ids, pad_id, source_mask,

@@ -25,12 +25,14 @@ only falls as a hypothesis grows and cp <= 0, so log P / lp(longest allowed) bou
 limit the live beams are scored as they stand. With alpha = beta = 0 this returns what transformers' beam search
 returns with `length_penalty=0.0, early_stopping="never"`.
 
-This file travels to the Hub with the model (the model file imports it), so it imports torch and transformers only.
+This file travels to the Hub with the model (the model file imports it), so it imports torch, transformers and
+numpy (which transformers requires) only.
 """
 
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 from transformers.generation import GenerateBeamEncoderDecoderOutput, GenerationConfig
@@ -41,34 +43,34 @@ from transformers.generation import GenerateBeamEncoderDecoderOutput, Generation
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def greedy_search(step, start_tokens: torch.Tensor, max_new_tokens: int, eos_token_ids: list[int] | None,
+def greedy_search(step, start_tokens: np.ndarray, max_new_tokens: int, eos_token_ids: list[int] | None,
                   pad_token_id: int | None, return_attentions: bool = False):
     """Greedy decoding as transformers does it: once a sequence has produced an end token it continues with padding,
     and the loop stops when every sequence has ended or `max_new_tokens` are made.
 
-    `step(tokens)` reads `(rows, 1)` tokens and returns the next-token logits `(rows, vocab)` and the attention weights
-    `(rows, src_len)` (or None). Returns the ids `(rows, 1 + generated)`, starting with `start_tokens` `(rows, 1)`, and
-    with `return_attentions` the weights `(rows, generated, src_len)` (else None).
+    `step(tokens)` reads `(rows, 1)` int64 tokens and returns the ids of the highest-scoring next tokens `(rows,)` and
+    the attention weights `(rows, src_len)` (or None), all numpy arrays: the loop's own bookkeeping costs a fraction of
+    a step in numpy, where torch's per-operation overhead would cost a large share of a small model's step (the
+    PyTorch step hands over its argmax, the ONNX Runtime step its graph's). Returns the ids `(rows, 1 + generated)`,
+    starting with `start_tokens` `(rows, 1)`, and with `return_attentions` the weights `(rows, generated, src_len)`
+    (else None).
     """
-    device = start_tokens.device
     token, tokens, attentions = start_tokens, [start_tokens], []
     if eos_token_ids:
-        eos = torch.tensor(eos_token_ids, device=device)
-        pad = torch.tensor(pad_token_id, device=device)
-        unfinished = torch.ones(start_tokens.shape[0], dtype=torch.bool, device=device)
+        eos = np.array(eos_token_ids, dtype=np.int64)
+        unfinished = np.ones(start_tokens.shape[0], dtype=bool)
     for _ in range(max_new_tokens):
-        logits, weights = step(token)
-        next_tokens = logits.argmax(dim=-1)  # rows
+        next_tokens, weights = step(token)
         if eos_token_ids:
-            next_tokens = torch.where(unfinished, next_tokens, pad)
-            unfinished &= ~torch.isin(next_tokens, eos)
-        token = next_tokens[:, None]
+            next_tokens = np.where(unfinished, next_tokens, pad_token_id)
+            unfinished &= ~(next_tokens[:, None] == eos).any(axis=1)  # np.isin costs as much as a small step
+        token = next_tokens[:, None].astype(np.int64)
         tokens.append(token)
         if return_attentions and weights is not None:
             attentions.append(weights)
         if eos_token_ids and not unfinished.any():
             break
-    return torch.cat(tokens, dim=1), (torch.stack(attentions, dim=1) if attentions else None)
+    return np.concatenate(tokens, axis=1), (np.stack(attentions, axis=1) if attentions else None)
 
 
 # generate()'s general loop costs about as much per token as a decoder step at batch 1 (settings, processors, output
@@ -96,9 +98,8 @@ class PlainGreedySettings:
     pad_token_id: int | None
     start_token_id: int
 
-    def start_tokens(self) -> torch.Tensor:
-        return torch.full((self.input_ids.shape[0], 1), self.start_token_id, dtype=torch.long,
-                          device=self.input_ids.device)
+    def start_tokens(self) -> np.ndarray:
+        return np.full((self.input_ids.shape[0], 1), self.start_token_id, dtype=np.int64)
 
 
 def _is_token_id(value) -> bool:

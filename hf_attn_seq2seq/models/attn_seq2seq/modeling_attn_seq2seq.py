@@ -1181,9 +1181,15 @@ class AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqPreTrainedModel, Generation
                 custom_generate, **kwargs,
             )
         cache = self.new_cache(settings.input_ids, settings.attention_mask)
-        tokens, _ = greedy_search(lambda tokens: self.decode_step(tokens, cache)[:2], settings.start_tokens(),
-                                  settings.max_new_tokens, settings.eos_token_ids, settings.pad_token_id)
-        return tokens
+        device = settings.input_ids.device
+
+        def step(tokens):
+            logits = self.decode_step(torch.from_numpy(tokens).to(device), cache).logits
+            return logits.argmax(dim=-1).cpu().numpy(), None
+
+        tokens, _ = greedy_search(step, settings.start_tokens(), settings.max_new_tokens, settings.eos_token_ids,
+                                  settings.pad_token_id)
+        return torch.from_numpy(tokens).to(device)
 
     def _check_generation_length(self, generation_config: GenerationConfig | None, kwargs: dict) -> None:
         """Refuse (before any work) a length budget above `config.max_generation_tokens`, unless the call passes
