@@ -1,7 +1,7 @@
 """Speed of the package before and after a change of its code, side by side in one run (RESULTS.md, section 13).
 
     python -m benchmarks.layout_speed                       # against 06db01b, before the decoder-step redesign
-    python -m benchmarks.layout_speed --before <commit> --rounds 3
+    python -m benchmarks.layout_speed --before <commit> --rounds 5
 
 The commit's files are unpacked into a temporary folder; each round runs the same measuring script once on the old
 tree and once on the working tree, each in its own one-thread process (`PYTHONPATH` picks the tree), alternating so
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--before", default=BEFORE, help="the commit to compare with (default: %(default)s)")
     parser.add_argument("--model", type=Path, default=REPO / "outputs/date-attention/model",
                         help="the date model folder (default: make train's)")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--test-rows", type=int, default=1024, help="rows of the date test split for the ONNX check")
     args = parser.parse_args(argv)
     if not (args.model / "config.json").is_file():
