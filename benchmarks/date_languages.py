@@ -22,6 +22,7 @@ from pathlib import Path
 
 from benchmarks.report import DATE_LANGUAGES_PATH
 from benchmarks.toy_tasks import summarize_run
+from training.runs import RunFolder
 
 
 MAIN_JOB = ["--task", "date", "--preset", "fast", "--num-examples", "150000"]  # the Makefile's `train` target
@@ -111,10 +112,10 @@ def score_run(folder: Path, wall_seconds: float | None) -> dict:
     run = summarize_run(folder)
     if wall_seconds is not None:
         run["wall_seconds"] = round(wall_seconds, 1)
-    metrics = json.loads((folder / "model" / "metrics.json").read_text())
+    metrics = json.loads((RunFolder(folder).model / "metrics.json").read_text())
     run["validation_exact_match"] = metrics.get("validation_exact_match")
     training_sources = set(load_task("date", MAIN_JOB_EXAMPLES)["train"]["source"])  # the main job's data (seed 0)
-    run["fresh"] = score_fresh(folder / "model", training_sources, PER_FAMILY_AND_LANGUAGE)
+    run["fresh"] = score_fresh(RunFolder(folder).model, training_sources, PER_FAMILY_AND_LANGUAGE)
     return run
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from benchmarks.report import FINE_TUNING_PATH, rewrite_results
+from training.runs import RunFolder
 
 
 PRESET = "fast"
@@ -26,7 +27,7 @@ def train(output_dir: Path, *extra: str) -> tuple[dict, float]:
     command = [sys.executable, "-m", "training.train", "--task", "date", "--preset", PRESET,
                "--output-dir", str(output_dir), *extra]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return json.loads((output_dir / "model" / "metrics.json").read_text()), time.perf_counter() - started
+    return json.loads((RunFolder(output_dir).model / "metrics.json").read_text()), time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
         base = args.base
         if base is None:
             base_metrics, _ = train(scratch / "base")
-            base = scratch / "base" / "model"
+            base = RunFolder(scratch / "base").model
             print(f"base model: test exact match {base_metrics['test_exact_match']:.2f}")
         runs = []
         for steps in args.steps:

@@ -25,6 +25,7 @@ from transformers import AutoModel
 
 from benchmarks.report import NTM_COPY_PATH, rewrite_results
 from hf_attn_seq2seq.data.ntm_tasks import CopyTaskCollator, load_copy_task
+from training.runs import RunFolder
 
 
 PRESETS = ("ntm", "lstm")
@@ -52,8 +53,8 @@ def run_pair(seed: int, minutes: float, root: Path) -> dict:
         if process.wait() != 0:
             raise SystemExit(f"{preset} seed {seed} failed; see {log.name}")
         log.close()
-        results[preset] = json.loads((output_dir / "model" / "metrics.json").read_text())
-        results[preset]["folder"] = str(output_dir / "model")
+        results[preset] = json.loads((RunFolder(output_dir).model / "metrics.json").read_text())
+        results[preset]["folder"] = str(RunFolder(output_dir).model)
     return results
 
 
@@ -90,7 +91,7 @@ def read_pair(seed: int, root: Path) -> dict:
     """Both presets' metrics.json from a finished run's folders."""
     results = {}
     for preset in PRESETS:
-        folder = root / f"{preset}-seed{seed}" / "model"
+        folder = RunFolder(root / f"{preset}-seed{seed}").model
         results[preset] = json.loads((folder / "metrics.json").read_text()) | {"folder": str(folder)}
     return results
 
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> dict:
         "wall_seconds": previous.get("wall_seconds", 0) + round(time.perf_counter() - started),
         "seeds": seeds,
     }
-    ntm_folders = {seed: args.output_dir / f"ntm-seed{seed}" / "model" for seed in seeds}
+    ntm_folders = {seed: RunFolder(args.output_dir / f"ntm-seed{seed}").model for seed in seeds}
     converged = [seed for seed, pair in seeds.items() if pair["ntm"]["converged"]]
     if converged:
         PICTURE_PATH.parent.mkdir(parents=True, exist_ok=True)

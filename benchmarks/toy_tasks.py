@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from benchmarks.report import TOY_TASKS_PATH
+from training.runs import RunFolder
 
 
 FRESH_SEED = 1
@@ -47,8 +48,8 @@ def score_sources(model, tokenizer, task: str, sources: list[str], max_new_token
 
 
 def summarize_run(folder: Path) -> dict:
-    metrics = json.loads((folder / "model" / "metrics.json").read_text())
-    log = json.loads((folder / "model" / "training_log.json").read_text())
+    metrics = json.loads((RunFolder(folder).model / "metrics.json").read_text())
+    log = json.loads((RunFolder(folder).model / "training_log.json").read_text())
     return {
         "command": metrics["command"],
         "preset": metrics["preset"],
@@ -72,8 +73,8 @@ def bench_task(task: str, output_dir: Path) -> dict:
     wall_seconds = time.perf_counter() - started
     result = {**summarize_run(folder), "wall_seconds": round(wall_seconds, 1)}
 
-    model = AutoModelForSeq2SeqLM.from_pretrained(folder / "model").eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder / "model")
+    model = AutoModelForSeq2SeqLM.from_pretrained(RunFolder(folder).model).eval()
+    tokenizer = AutoTokenizer.from_pretrained(RunFolder(folder).model)
     max_new_tokens = model.generation_config.max_new_tokens
     training_sources = set(load_task(task)["train"]["source"])  # the default command's data (seed 0)
     fresh = fresh_sources(task, training_sources)

@@ -13,11 +13,12 @@ import json
 from pathlib import Path
 
 from benchmarks.report import TRANSLATION_PATH
+from training.runs import RunFolder
 
 
 def summarize_run(folder: Path) -> dict:
-    metrics = json.loads((folder / "model" / "metrics.json").read_text())
-    log = json.loads((folder / "model" / "training_log.json").read_text())
+    metrics = json.loads((RunFolder(folder).model / "metrics.json").read_text())
+    log = json.loads((RunFolder(folder).model / "training_log.json").read_text())
     keys = ("command", "preset", "source_lang", "target_lang", "parameters", "train_seconds", "test_split",
             "test_bleu", "test_bleu_signature", "test_chrf", "test_bleu_lowercased_tokenized",
             "test_generation_seconds", "examples")
