@@ -92,3 +92,34 @@ def test_checkpoints_of_different_models_and_missing_weights_are_refused(tmp_pat
         average_checkpoints([tmp_path / "nothing"])
     with pytest.raises(ValueError, match="do not fit the model"):
         average_into(tiny_model(seed=0, vocab_size=len(tokenizer), attention="dot"), [general])
+
+
+TINY_RUN = ["--task", "reverse", "--num-examples", "120", "--set", "hidden_size=16", "--set", "embedding_size=8",
+            "--set", "num_train_epochs=3", "--num-heatmaps", "0", "--allow-unconverged"]
+
+
+def test_the_cli_exports_the_mean_of_the_last_checkpoints(tmp_path):
+    from training.train import main as train_main
+
+    output = tmp_path / "run"
+    metrics = train_main([*TINY_RUN, "--output-dir", str(output), "--average-checkpoints", "3"])
+    checkpoints = sorted((output / "checkpoints").glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1]))
+    assert metrics["averaged_checkpoints"] == [path.name for path in checkpoints] and len(checkpoints) == 3
+    exported = load_file(output / "model" / "model.safetensors")
+    averaged = average_checkpoints(checkpoints)
+    assert exported.keys() == averaged.keys()
+    assert all(torch.equal(exported[name], averaged[name]) for name in exported)
+    saved = json.loads((output / "model" / "metrics.json").read_text())
+    assert saved["averaged_checkpoints"] == metrics["averaged_checkpoints"]
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ([*TINY_RUN, "--average-checkpoints", "0"], "give a number of checkpoints, 1 or more"),
+    (["--task", "copy", "--average-checkpoints", "2"], "averaging is for the encoder-decoder tasks"),
+])
+def test_the_cli_refuses_averaging_it_cannot_do(tmp_path, arguments, message):
+    from training.train import main as train_main
+
+    with pytest.raises(SystemExit, match=message):
+        train_main([*arguments, "--output-dir", str(tmp_path / "run")])
+    assert not (tmp_path / "run" / "checkpoints").exists()

@@ -162,6 +162,13 @@ def _resumable(checkpoint: Path) -> str | None:
     return None
 
 
+def complete_checkpoints(checkpoint_dir: Path) -> list[Path]:
+    """The checkpoints that can be resumed (or averaged), oldest first; incomplete ones are left where they are."""
+    checkpoints = sorted((p for p in checkpoint_dir.glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit()),
+                         key=_step)
+    return [checkpoint for checkpoint in checkpoints if _resumable(checkpoint) is None]
+
+
 def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
     """The newest checkpoint that can be resumed. Newer ones that cannot (a run killed mid-save, truncated weights)
     are moved aside to `incomplete-checkpoint-N-<time>`, out of the Trainer's way, and never deleted."""

@@ -30,6 +30,7 @@ from transformers import (
 
 import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
+from hf_attn_seq2seq.averaging import average_into
 from hf_attn_seq2seq.data.dates import LANGUAGES, LOCALES, NUMERIC, DateSampler, check_languages
 from hf_attn_seq2seq.data.tasks import load_task, load_translation
 from hf_attn_seq2seq.data.tokenization import (
@@ -61,7 +62,7 @@ from training.common import (
     warn_if_unconverged,
     without_accelerator,
 )
-from training.runs import RunFolder, check_run_identity, hold_output_dir_lock, run_identity
+from training.runs import RunFolder, check_run_identity, complete_checkpoints, hold_output_dir_lock, run_identity
 from training.train_ntm import run_memory_task
 
 
@@ -128,6 +129,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-train-minutes", type=float, default=None,
                         help="stop training after this many minutes (evaluating and saving at that step), or at the "
                              "preset's length, whichever comes first")
+    parser.add_argument("--average-checkpoints", type=int, default=None, metavar="N",
+                        help="after training, use the mean of the last N checkpoints' weights (checkpoint averaging; "
+                             "at least N checkpoints are kept)")
     parser.add_argument("--num-heatmaps", type=int, default=3, help="attention heatmaps of test examples")
     parser.add_argument("--hub-model-id", default=None, help="the repo id the model card's usage snippet loads")
     parser.add_argument("--allow-unconverged", action="store_true",
@@ -240,6 +244,13 @@ def validate_run_settings(args, preset: dict) -> None:
         except ValueError as error:
             raise SystemExit(f"--languages: {error}") from None
         args.languages = [language for language in LANGUAGES if language in chosen]  # `ko de` is the run `de ko` is
+    if args.average_checkpoints is not None:
+        if args.task in MEMORY_TASKS:
+            raise SystemExit(f"--average-checkpoints: the {args.task} task keeps its best checkpoint on validation; "
+                             "averaging is for the encoder-decoder tasks.")
+        if args.average_checkpoints < 1:
+            raise SystemExit(f"--average-checkpoints {args.average_checkpoints}: give a number of checkpoints, 1 or "
+                             "more.")
     if args.max_train_examples is not None and args.max_train_examples <= 0:
         raise SystemExit(f"--max-train-examples {args.max_train_examples}: nothing would be trained; give a number "
                          "above 0 (leave it out to use every training pair).")
@@ -353,6 +364,8 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path, num_train_examp
         use_cpu=without_accelerator(),
     )
     values.update(preset["training"])
+    if args.average_checkpoints and values["save_total_limit"] is not None:
+        values["save_total_limit"] = max(values["save_total_limit"], args.average_checkpoints)
     if args.init_from:
         values["eval_on_start"] = True  # the first evaluation scores the loaded model before any update
         if "learning_rate" not in overridden_keys(args.overrides):
@@ -482,6 +495,7 @@ class Run:
     trainer: object = None
     train_seconds: float = 0.0
     fine_tuning: dict | None = None  # --init-from: validation before and after, and which model was kept
+    averaged_checkpoints: list[str] | None = None  # --average-checkpoints: the checkpoints the model is the mean of
 
     @property
     def folder(self) -> RunFolder:
@@ -500,6 +514,8 @@ def run(args, argv: list[str] | None, preset: dict, started: float) -> dict:
     state = Run(args, preset, command, started)
     prepare(state)
     train(state)
+    if args.average_checkpoints:
+        average_last_checkpoints(state)
     if args.init_from:
         keep_the_better_of_start_and_end(state)
     metrics, unconverged = evaluate(state)
@@ -557,6 +573,23 @@ def train(state: Run) -> None:
     state.train_seconds = time.perf_counter() - state.started
 
 
+def average_last_checkpoints(state: Run) -> None:
+    """--average-checkpoints N: the model becomes the mean of the last N complete checkpoints' weights, and is scored
+    on validation again, so that the convergence check (and, fine-tuning, the choice of the better model) reads the
+    averaged model's score."""
+    wanted = state.args.average_checkpoints
+    checkpoints = complete_checkpoints(state.folder.checkpoints)[-wanted:]
+    if not checkpoints:
+        raise SystemExit(f"--average-checkpoints: no complete checkpoint in {state.folder.checkpoints}.")
+    if len(checkpoints) < wanted:
+        logger.warning("--average-checkpoints %d: only %d checkpoint(s) were saved; averaging those", wanted,
+                       len(checkpoints))
+    average_into(state.model, checkpoints)
+    state.averaged_checkpoints = [checkpoint.name for checkpoint in checkpoints]
+    logger.info("averaged %s", ", ".join(state.averaged_checkpoints))
+    state.trainer.evaluate()
+
+
 def evaluate(state: Run) -> tuple[dict, str | None]:
     """Test scores and the run's record; and, when the validation score is below the task's threshold, the note
     that says the run did not converge."""
@@ -591,6 +624,7 @@ def evaluate(state: Run) -> tuple[dict, str | None]:
         **{key: value for key, value in test_metrics.items() if key.startswith("test_")},
         **({"did_not_converge": unconverged} if unconverged else {}),
         **({"fine_tuning": state.fine_tuning} if state.fine_tuning else {}),
+        **({"averaged_checkpoints": state.averaged_checkpoints} if state.averaged_checkpoints else {}),
     }
     return metrics, unconverged
 
