@@ -162,19 +162,20 @@ def _resumable(checkpoint: Path) -> str | None:
     return None
 
 
+def _checkpoints(checkpoint_dir: Path) -> list[Path]:
+    """Trainer's `checkpoint-N` folders, oldest first."""
+    return sorted((p for p in checkpoint_dir.glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit()), key=_step)
+
+
 def complete_checkpoints(checkpoint_dir: Path) -> list[Path]:
     """The checkpoints that can be resumed (or averaged), oldest first; incomplete ones are left where they are."""
-    checkpoints = sorted((p for p in checkpoint_dir.glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit()),
-                         key=_step)
-    return [checkpoint for checkpoint in checkpoints if _resumable(checkpoint) is None]
+    return [checkpoint for checkpoint in _checkpoints(checkpoint_dir) if _resumable(checkpoint) is None]
 
 
 def last_complete_checkpoint(checkpoint_dir: Path) -> Path | None:
     """The newest checkpoint that can be resumed. Newer ones that cannot (a run killed mid-save, truncated weights)
     are moved aside to `incomplete-checkpoint-N-<time>`, out of the Trainer's way, and never deleted."""
-    checkpoints = sorted((p for p in checkpoint_dir.glob("checkpoint-*") if p.name.rpartition("-")[2].isdigit()),
-                         key=_step, reverse=True)
-    for checkpoint in checkpoints:
+    for checkpoint in reversed(_checkpoints(checkpoint_dir)):
         problem = _resumable(checkpoint)
         if problem is None:
             return checkpoint

@@ -6,18 +6,21 @@ decoder-step graph reads it with one step's tokens and gives the logits, the rec
 as `<name>` at the next step) and the attention weights.
 """
 
+from hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq import AttnSeq2SeqCache
+
+
 ENCODER_FILE, DECODER_FILE = "encoder.onnx", "decoder_step.onnx"
 INT8_SUFFIX = "_int8"
 EXPORT_CONFIG_FILE = "onnx_export.json"
 
 ENCODER_INPUTS = ("input_ids", "attention_mask")
 # the cache's tensors that each step rewrites; the step graph returns them as `<name>_out`
-RECURRENT = ("hidden_state", "cell_state", "attentional_vector")
+RECURRENT = AttnSeq2SeqCache.RECURRENT_FIELDS
 # the encoder's inputs are `(batch, src_len)`; the decoder step's, by name: the batch, and the source length where the
 # tensor has one
 ENCODER_INPUT_AXES = ("batch", "src_len")
 STEP_DYNAMIC_AXES = {
-    "input_ids": ("batch",), "attention_mask": ("batch", "src_len"), "hidden_state": ("batch",),
+    "input_ids": ("batch",), "hidden_state": ("batch",),
     "cell_state": ("batch",), "encoder_states": ("batch", "src_len"), "source_mask": ("batch", "src_len"),
     "source_keys": ("batch", "src_len"), "peeky_state": ("batch",), "attentional_vector": ("batch",),
 }

@@ -313,22 +313,24 @@ def gnmt_search(step, input_ids: torch.Tensor, num_beams: int, max_new_tokens: i
     running_scores = torch.full((batch_size, num_beams), -math.inf, device=device)
     running_scores[:, 0] = 0.0
     sequences, beam_rows = input_ids, None
+    largest_length_penalty = gnmt_length_penalty(max_new_tokens, length_alpha)  # of the longest hypothesis allowed
     for step_index in range(max_new_tokens):
         logits, weights = step(sequences, beam_rows)
         log_probs = F.log_softmax(logits.float(), dim=-1)
         if logits_processor is not None:
             log_probs = logits_processor(sequences, log_probs)
         if weights is not None:
-            coverage = coverage + weights.float()
+            weights = weights.float()
+            coverage = coverage + weights
             if return_attentions:
-                history = torch.cat([history, weights.float()[:, None]], dim=1)
+                history = torch.cat([history, weights[:, None]], dim=1)
         last_step = step_index == max_new_tokens - 1
         choices = _choose_beams(finished, running_scores, log_probs, sequences, input_ids.shape[1],
                                 history if return_attentions else None, num_beams, eos_ids, pad_id, last_step,
                                 penalties=gnmt_coverage_penalty(coverage, source_mask, coverage_beta).view(
                                     batch_size, num_beams).tolist(),
                                 length_penalty=gnmt_length_penalty(step_index + 1, length_alpha),
-                                largest_length_penalty=gnmt_length_penalty(max_new_tokens, length_alpha))
+                                largest_length_penalty=largest_length_penalty)
         if all(finished.done) or last_step:
             break
         next_rows, next_tokens, next_scores = zip(*choices)
