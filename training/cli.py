@@ -1,14 +1,15 @@
 """`attn-seq2seq`: the command line, one command with a subcommand per job.
 
     attn-seq2seq train --task date --preset fast --output-dir outputs/date-attention
+    attn-seq2seq ensemble outputs/mt-de-en/model outputs/mt-de-en-seed2/model --output-dir outputs/mt-de-en-ens
     attn-seq2seq export outputs/date-attention/model outputs/date-onnx
     attn-seq2seq push outputs/date-attention/model --repo-id you/attn-seq2seq-date --dry-run
     attn-seq2seq demo outputs/date-attention/model
     attn-seq2seq compare --task date
 
 Each subcommand takes the options of its module, which also runs on its own (`python -m training.train`,
-`python -m training.export`, `python -m training.push`, `python -m hf_attn_seq2seq.demo`, `python -m
-training.compare`); `attn-seq2seq <subcommand> --help` lists them.
+`python -m training.ensemble`, `python -m training.export`, `python -m training.push`, `python -m
+hf_attn_seq2seq.demo`, `python -m training.compare`); `attn-seq2seq <subcommand> --help` lists them.
 """
 
 import importlib
@@ -18,6 +19,7 @@ import sys
 # subcommand: (module, what it does); each module's `main(argv)` runs it
 COMMANDS = {
     "train": ("training.train", "train, evaluate and export a model into a Hub-ready folder"),
+    "ensemble": ("training.ensemble", "combine saved models into one that decodes with all of them"),
     "export": ("training.export", "export a saved model to ONNX (encoder and decoder step)"),
     "push": ("training.push", "upload a model folder (and optionally a demo Space) to the Hub"),
     "demo": ("hf_attn_seq2seq.demo", "serve the interactive demo on saved folders or Hub ids"),

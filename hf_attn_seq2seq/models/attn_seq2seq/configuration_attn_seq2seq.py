@@ -207,4 +207,73 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
         return size
 
 
-__all__ = ["AttnSeq2SeqConfig"]
+# what a member's saved config holds that is about its folder, not its architecture
+_FOLDER_KEYS = ("auto_map", "architectures", "custom_pipelines", "transformers_version", "_name_or_path")
+# settings every member of an ensemble must share: the tokenizer's ids and how generation starts and ends
+_SHARED_MEMBER_SETTINGS = ("vocab_size", "pad_token_id", "bos_token_id", "eos_token_id", "decoder_start_token_id")
+
+
+class AttnSeq2SeqEnsembleConfig(PreTrainedConfig):
+    r"""
+    Configuration of an ensemble of AttnSeq2Seq models that decode together (log-probabilities averaged per step).
+
+    Args:
+        members (`list[dict]`): each member's `AttnSeq2SeqConfig` as a dict. The members must agree on
+            `vocab_size` and the special token ids (they share one tokenizer); the ensemble takes those settings, and
+            the smallest `max_source_length` and `max_generation_tokens` of its members.
+    """
+
+    model_type = "attn_seq2seq_ensemble"
+    keys_to_ignore_at_inference = ["past_key_values"]
+
+    members: list | None = None
+    vocab_size: int = 64
+    max_source_length: int = 512
+    max_generation_tokens: int = 1024
+    use_cache: bool = True
+    tie_word_embeddings: bool = False
+    is_encoder_decoder: bool = True
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 1
+    eos_token_id: int | None = 2
+    decoder_start_token_id: int | None = 1
+
+    def __post_init__(self, **kwargs):
+        if self.members is None:  # the defaults alone, as transformers builds them to compare settings against
+            super().__post_init__(**kwargs)
+            return
+        if not isinstance(self.members, list) or not self.members or \
+                not all(isinstance(member, dict) for member in self.members):
+            raise ValueError("members must be a non-empty list of member configs (dicts); got "
+                             f"{self.members!r:.80}.")
+        self.members = [{key: value for key, value in member.items() if key not in _FOLDER_KEYS}
+                        for member in self.members]
+        configs = self.member_configs()
+        for name in _SHARED_MEMBER_SETTINGS:
+            values = [getattr(config, name) for config in configs]
+            if any(value != values[0] for value in values):
+                raise ValueError(f"The members of an ensemble must share {name} (they share one tokenizer); got "
+                                 f"{values}.")
+            setattr(self, name, values[0])
+        self.max_source_length = min(config.max_source_length for config in configs)
+        self.max_generation_tokens = min(config.max_generation_tokens for config in configs)
+        self.tie_word_embeddings = False  # each member ties its own layers
+        self.is_encoder_decoder = True
+        super().__post_init__(**kwargs)
+        if not getattr(self, "custom_pipelines", None):
+            self.custom_pipelines = CUSTOM_PIPELINES
+
+    def member_configs(self) -> list[AttnSeq2SeqConfig]:
+        """The members' configs, each checked as `AttnSeq2SeqConfig` checks its options."""
+        if not self.members:
+            raise ValueError("This ensemble config lists no members; build one with members=[config dicts].")
+        configs = []
+        for index, member in enumerate(self.members):
+            try:
+                configs.append(AttnSeq2SeqConfig.from_dict(member))
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"Member {index} of the ensemble: {error}") from None
+        return configs
+
+
+__all__ = ["AttnSeq2SeqConfig", "AttnSeq2SeqEnsembleConfig"]
