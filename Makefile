@@ -33,11 +33,14 @@ train: install
 
 # Multi30k in both directions (about 35 minutes each on 2 cores); MULTI30K is the data folder.
 MULTI30K ?= ../shared/data/multi30k
+MULTI30K_MORE_TESTS ?= test_2017_flickr test_2017_mscoco test_2018_flickr
 translation: install
 	$(BIN)/python -m training.train --task translation --dataset $(MULTI30K) --source-lang de --target-lang en \
-		--test-split test_2016_flickr --preset translation --output-dir outputs/mt-de-en $(TRAIN_ARGS)
+		--test-split test_2016_flickr --extra-test-splits $(MULTI30K_MORE_TESTS) --preset translation \
+		--output-dir outputs/mt-de-en $(TRAIN_ARGS)
 	$(BIN)/python -m training.train --task translation --dataset $(MULTI30K) --source-lang en --target-lang de \
-		--test-split test_2016_flickr --preset translation --output-dir outputs/mt-en-de $(TRAIN_ARGS)
+		--test-split test_2016_flickr --extra-test-splits $(MULTI30K_MORE_TESTS) --preset translation \
+		--output-dir outputs/mt-en-de $(TRAIN_ARGS)
 
 # The Neural Turing Machine and its LSTM baseline on the copy task: 15 minutes each, side by side on one thread each.
 copy: install

@@ -15,7 +15,7 @@ from training.train import main
 
 
 MULTI30K = Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"
-SPLIT_SIZES = {"train": 300, "val": 30, "test_2016_flickr": 30}
+SPLIT_SIZES = {"train": 300, "val": 30, "test_2016_flickr": 30, "test_2017_mscoco": 20}
 TINY = ["--preset", "translation", "--vocab-size", "400", "--set", "hidden_size=32", "--set", "embedding_size=16",
         "--set", "learning_rate=0.01", "--set", "per_device_train_batch_size=50", "--set", "generation_num_beams=2",
         "--num-heatmaps", "1", "--max-target-length", "40"]
@@ -80,9 +80,17 @@ def check_outputs(output_dir: Path, metrics: dict) -> None:
 def test_translation_cli_trains_scores_and_writes_the_folder(corpus, tmp_path):
     output_dir = tmp_path / "de-en"
     metrics = main(["--task", "translation", "--dataset", str(corpus), "--source-lang", "de", "--target-lang", "en",
-                    "--test-split", "test_2016_flickr", "--output-dir", str(output_dir), *TINY,
-                    "--set", "num_train_epochs=4"])
+                    "--test-split", "test_2016_flickr", "--extra-test-splits", "test_2017_mscoco",
+                    "--output-dir", str(output_dir), *TINY, "--set", "num_train_epochs=4"])
     check_outputs(output_dir, metrics)
+    extra = json.loads((output_dir / "model" / "metrics.json").read_text())["extra_test_splits"]
+    assert list(extra) == ["test_2017_mscoco"] and extra == metrics["extra_test_splits"]
+    for key in ("bleu", "chrf", "bleu_lowercased_tokenized"):
+        assert 0.0 <= extra["test_2017_mscoco"][key] <= 100.0
+    assert "tok:13a" in extra["test_2017_mscoco"]["bleu_signature"]
+    predictions = (output_dir / "test_2017_mscoco.predictions.txt").read_text().splitlines()
+    assert len(predictions) == SPLIT_SIZES["test_2017_mscoco"]
+    assert "| test_2017_mscoco |" in (output_dir / "model" / "README.md").read_text()
     losses = [entry["loss"] for entry in json.loads((output_dir / "model" / "training_log.json").read_text())
               if "loss" in entry]
     assert len(losses) >= 4 and losses[-1] < losses[0] - 0.5
@@ -104,3 +112,11 @@ def test_a_datasets_builder_name_takes_the_same_path(corpus, tmp_path):
                     "--target-lang", "en", "--test-split", "test_2016_flickr", "--output-dir", str(output_dir), *TINY,
                     "--set", "num_train_epochs=1"])
     check_outputs(output_dir, metrics)
+
+
+@pytest.mark.parametrize("split", ["validation", "test_2016_flickr", "test_2099"])
+def test_extra_test_splits_must_be_other_test_splits(corpus, tmp_path, split):
+    with pytest.raises(SystemExit, match=f"--extra-test-splits: '{split}' is not a split to test on"):
+        main(["--task", "translation", "--dataset", str(corpus), "--source-lang", "de", "--target-lang", "en",
+              "--test-split", "test_2016_flickr", "--extra-test-splits", split, "--output-dir", str(tmp_path / "x"),
+              *TINY])

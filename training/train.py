@@ -114,6 +114,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--source-lang", default=None)
     parser.add_argument("--target-lang", default=None)
     parser.add_argument("--test-split", default=None, help="split scored at the end (default: test)")
+    parser.add_argument("--extra-test-splits", nargs="+", default=[], metavar="SPLIT",
+                        help="more splits scored at the end, each reported beside the test split (e.g. Multi30k's "
+                             "test_2017_flickr test_2017_mscoco test_2018_flickr)")
     parser.add_argument("--vocab-size", type=int, default=8000, help="translation: subword vocabulary size")
     parser.add_argument("--max-train-examples", type=int, default=None, help="use only the first N training pairs")
     parser.add_argument("--max-source-length", type=int, default=None, help="tokens kept per source (truncation)")
@@ -213,6 +216,8 @@ def check_init_from(name_or_path: str, task: str) -> None:
 def validate_run_settings(args, preset: dict) -> None:
     """Refuse, before any data is made or read, the settings that would fail late or train nothing."""
     check_task_and_preset(args.task, args.preset, preset["model_type"])
+    if args.extra_test_splits and args.task in MEMORY_TASKS:
+        raise SystemExit(f"--extra-test-splits: the {args.task} task scores every one of its test splits already.")
     config_class = MODEL_CONFIGS[preset["model_type"]]
     if config_class is AttnSeq2SeqConfig:
         for key in CLI_SET_CONFIG_KEYS:
@@ -286,6 +291,10 @@ def load_data(args):
     test_split = args.test_split or "test"
     if test_split not in data:
         raise SystemExit(f"No split {test_split!r} to test on; splits: {sorted(data)}. Pass --test-split.")
+    for split in args.extra_test_splits:
+        if split not in data or split in ("train", "validation", test_split):
+            raise SystemExit(f"--extra-test-splits: {split!r} is not a split to test on besides {test_split!r}; "
+                             f"splits: {sorted(data)}.")
     if "validation" not in data:
         raise SystemExit(f"No validation split; splits: {sorted(data)}.")
     return data, test_split
@@ -496,6 +505,7 @@ class Run:
     train_seconds: float = 0.0
     fine_tuning: dict | None = None  # --init-from: validation before and after, and which model was kept
     averaged_checkpoints: list[str] | None = None  # --average-checkpoints: the checkpoints the model is the mean of
+    extra_test_scores: dict = dataclasses.field(default_factory=dict)  # --extra-test-splits: split -> its scores
 
     @property
     def folder(self) -> RunFolder:
@@ -613,6 +623,7 @@ def evaluate(state: Run) -> tuple[dict, str | None]:
         (args.output_dir / f"{state.test_split}.predictions.txt").write_text("\n".join(test_predictions) + "\n")
     else:
         test_metrics = state.trainer.evaluate(state.tokenized[state.test_split], metric_key_prefix="test")
+    state.extra_test_scores = {split: score_extra_split(state, split) for split in args.extra_test_splits}
     metrics = {
         "task": args.task,
         "preset": args.preset,
@@ -625,8 +636,32 @@ def evaluate(state: Run) -> tuple[dict, str | None]:
         **({"did_not_converge": unconverged} if unconverged else {}),
         **({"fine_tuning": state.fine_tuning} if state.fine_tuning else {}),
         **({"averaged_checkpoints": state.averaged_checkpoints} if state.averaged_checkpoints else {}),
+        **({"extra_test_splits": state.extra_test_scores} if state.extra_test_scores else {}),
     }
     return metrics, unconverged
+
+
+def score_extra_split(state: Run, split: str) -> dict:
+    """One of `--extra-test-splits` scored as the test split is (translation: with its predictions file), its keys
+    without the prefix."""
+    args = state.args
+    if args.task == "translation":
+        scores, predictions = score_translations(
+            args, state.data, split, state.model, state.tokenizer, state.max_new_tokens, state.num_beams,
+            prefix=split, **beam_scoring_kwargs(state.preset))
+        (args.output_dir / f"{split}.predictions.txt").write_text("\n".join(predictions) + "\n")
+    else:
+        scores = state.trainer.evaluate(state.tokenized[split], metric_key_prefix=split)
+    return {key.removeprefix(f"{split}_"): value for key, value in scores.items() if key.startswith(f"{split}_")}
+
+
+def extra_splits_table(scores: dict) -> str:
+    """The `--extra-test-splits` scores as a markdown table (the card's and the README's form)."""
+    names = [name for name in CARD_SCORES if any(name in split_scores for split_scores in scores.values())]
+    lines = ["| split | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines += [f"| {split} | " + " | ".join(f"{split_scores[name]:.2f}" if name in split_scores else ""
+                                           for name in names) + " |" for split, split_scores in scores.items()]
+    return "\n".join(lines)
 
 
 CARD_SCORES = {"exact_match": "test_exact_match", "bleu": "test_bleu", "chrf": "test_chrf",
@@ -710,7 +745,9 @@ def write_reports(state: Run, folder: Path, metrics: dict, showcase: list[str], 
         training_details=f"{metrics['parameters']:,} parameters; trained in {state.train_seconds:.0f} s on "
                          f"{torch.get_num_threads()} CPU threads; test split `{state.test_split}`.",
         results_notes=(translation_notes(metrics, state.num_beams, state.preset) if args.task == "translation"
-                       else date_card_notes(args, metrics["examples"]) if args.task == "date" else ""),
+                       else date_card_notes(args, metrics["examples"]) if args.task == "date" else "")
+        + (f"\n\nThe other test splits, scored the same way:\n\n{extra_splits_table(state.extra_test_scores)}"
+           if state.extra_test_scores else ""),
         warning=f"This run {unconverged}." if unconverged else "",
     )
     card.save(folder / "README.md")
@@ -721,6 +758,9 @@ def report(state: Run, metrics: dict, unconverged: str | None) -> None:
     args = state.args
     print(f"\n{args.preset} on {args.task}: test ({state.test_split}) " +
           ", ".join(f"{name} {value:.2f}" for name, value in card_scores(metrics).items()))
+    for split, scores in state.extra_test_scores.items():
+        print(f"{args.preset} on {args.task}: {split} " +
+              ", ".join(f"{name} {scores[name]:.2f}" for name in CARD_SCORES if name in scores))
     for source, prediction in metrics["examples"].items():
         print(f"  {source!r:>34} -> {prediction}")
     if state.fine_tuning:
