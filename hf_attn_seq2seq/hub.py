@@ -8,6 +8,8 @@ from pathlib import Path
 
 from transformers import GenerationConfig
 
+from hf_attn_seq2seq.models.attn_seq2seq import pipeline_attn_seq2seq as pipeline_module
+from hf_attn_seq2seq.models.attn_seq2seq.configuration_attn_seq2seq import CUSTOM_PIPELINES
 from hf_attn_seq2seq.saving import write_staged
 
 
@@ -21,6 +23,16 @@ def generation_config_for(model_config, num_beams: int = 1, **settings) -> Gener
         num_beams=num_beams,
         **settings,
     )
+
+
+def _gives_translation_pipeline(model) -> bool:
+    """A transformers encoder-decoder (the Marian comparison model) gets the package's pipeline as its
+    "translation" task, as the package's own models have it: True when its file must be copied beside the weights."""
+    config = model.config
+    if getattr(config, "custom_pipelines", None) or not getattr(config, "is_encoder_decoder", False):
+        return False
+    config.custom_pipelines = CUSTOM_PIPELINES
+    return True
 
 
 def write_model_folder(
@@ -49,7 +61,10 @@ def write_model_folder(
     def fill(staging: Path) -> None:
         if generation_config is not None:
             model.generation_config = generation_config
+        brings_pipeline = _gives_translation_pipeline(model)
         model.save_pretrained(staging)  # with the model and config code, the pipeline code it imports
+        if brings_pipeline:
+            shutil.copyfile(Path(pipeline_module.__file__), staging / Path(pipeline_module.__file__).name)
         if tokenizer is not None:
             tokenizer.save_pretrained(staging)
         if metrics is not None:

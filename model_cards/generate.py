@@ -40,6 +40,22 @@ def usage_snippet(model_id: str, example: str) -> str:
     )
 
 
+# the encoder-decoders the training CLI builds: the package's own, and transformers' Marian for comparison
+SEQ2SEQ_MODEL_DESCRIPTIONS = {
+    "attn_seq2seq": 'An LSTM encoder-decoder with attention ("seq2seq with attention", package `hf_attn_seq2seq`)',
+    "marian": "A Transformer encoder-decoder (transformers' `MarianMTModel`, the comparison model of package "
+              "`hf_attn_seq2seq`)",
+}
+SEQ2SEQ_MODEL_OPTIONS = {
+    "attn_seq2seq": ["attention", "embedding_size", "hidden_size", "encoder_layers", "decoder_layers", "bidirectional",
+                     "bidirectional_merge", "peeky", "input_feeding", "residual", "attention_layer", "dropout"],
+    "marian": ["d_model", "encoder_layers", "decoder_layers", "encoder_attention_heads", "encoder_ffn_dim",
+               "dropout", "attention_dropout", "scale_embedding", "share_encoder_decoder_embeddings"],
+}
+SEQ2SEQ_MODEL_TAGS = {"attn_seq2seq": ["seq2seq", "lstm", "attention", "custom_code"],
+                      "marian": ["seq2seq", "transformer", "marian", "custom_code"]}
+
+
 def render_model_card(
     *,
     model_name: str,
@@ -81,12 +97,11 @@ def render_model_card(
         language=languages,
         datasets=[dataset_name] if dataset_name else None,
         metrics=sorted({name.split("_")[0] if name.startswith("bleu") else name for name in metrics}) or None,
-        tags=["seq2seq", "lstm", "attention", "custom_code"],
+        tags=SEQ2SEQ_MODEL_TAGS.get(config.model_type, SEQ2SEQ_MODEL_TAGS["attn_seq2seq"]),
         model_name=model_name,
         eval_results=eval_results or None,
     )
-    options = ["attention", "embedding_size", "hidden_size", "encoder_layers", "decoder_layers", "bidirectional",
-               "bidirectional_merge", "peeky", "input_feeding", "residual", "attention_layer", "dropout"]
+    options = SEQ2SEQ_MODEL_OPTIONS.get(config.model_type, SEQ2SEQ_MODEL_OPTIONS["attn_seq2seq"])
     rows = [f"| `{option}` | `{getattr(config, option)}` |" for option in options]
     architecture = "| option | value |\n|---|---|\n" + "\n".join(rows)
     results_table = "| metric | value |\n|---|---|\n" + "\n".join(f"| {k} | {v:.2f} |" for k, v in metrics.items())
@@ -102,6 +117,7 @@ def render_model_card(
         card_data,
         template_path=str(TEMPLATE_PATH),
         model_name=model_name,
+        model_description=SEQ2SEQ_MODEL_DESCRIPTIONS.get(config.model_type, SEQ2SEQ_MODEL_DESCRIPTIONS["attn_seq2seq"]),
         task_description=task_description,
         architecture=architecture,
         results_table=results_table,

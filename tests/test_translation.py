@@ -120,3 +120,45 @@ def test_extra_test_splits_must_be_other_test_splits(corpus, tmp_path, split):
         main(["--task", "translation", "--dataset", str(corpus), "--source-lang", "de", "--target-lang", "en",
               "--test-split", "test_2016_flickr", "--extra-test-splits", split, "--output-dir", str(tmp_path / "x"),
               *TINY])
+
+
+def test_the_transformer_preset_trains_marian_on_the_same_path(corpus, tmp_path):
+    """`--preset transformer`: transformers' Marian on the same data, tokenizer and scoring; its folder brings the
+    package's pipeline, which runs with transformers alone in a fresh process."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    output_dir = tmp_path / "de-en-transformer"
+    tiny = ["--preset", "transformer", "--vocab-size", "400", "--set", "d_model=32", "--set", "encoder_layers=1",
+            "--set", "decoder_layers=1", "--set", "encoder_ffn_dim=64", "--set", "decoder_ffn_dim=64",
+            "--set", "per_device_train_batch_size=50", "--set", "generation_num_beams=2", "--set", "num_train_epochs=2",
+            "--num-heatmaps", "1", "--max-target-length", "40"]
+    metrics = main(["--task", "translation", "--dataset", str(corpus), "--source-lang", "de", "--target-lang", "en",
+                    "--test-split", "test_2016_flickr", "--output-dir", str(output_dir), *tiny])
+    folder = output_dir / "model"
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "marian" and config["d_model"] == 32
+    assert config["custom_pipelines"]["translation"]["impl"] == "pipeline_attn_seq2seq.Seq2SeqGenerationPipeline"
+    assert (folder / "pipeline_attn_seq2seq.py").is_file()
+    assert 0.0 <= metrics["test_bleu_lowercased_tokenized"] <= 100.0 and "tok:13a" in metrics["test_bleu_signature"]
+    card = (folder / "README.md").read_text()
+    assert "MarianMTModel" in card and "| `d_model` | `32` |" in card
+    sources = ["Ein Mann läuft.", "Eine Frau sitzt im Park."]
+    from transformers import pipeline
+
+    expected = [r["translation_text"] for r in pipeline("translation", model=str(folder), trust_remote_code=True)(
+        sources, num_beams=2)]
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.modules["hf_attn_seq2seq"] = None  # transformers alone
+        from transformers import pipeline
+        translator = pipeline("translation", model={str(folder)!r}, trust_remote_code=True)
+        print(json.dumps([r["translation_text"] for r in translator({sources!r}, num_beams=2)]))
+    """)
+    environment = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), PYTHONPATH="")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment,
+                            cwd=tmp_path, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected

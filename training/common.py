@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import TrainerCallback
+from transformers import MarianConfig, TrainerCallback
 
 from hf_attn_seq2seq import AttnSeq2SeqConfig, LSTMBaselineConfig, NTMConfig
 from hf_attn_seq2seq.presets import DEFAULT_MODEL_TYPE
@@ -16,7 +16,9 @@ from training.runs import last_complete_checkpoint
 
 logger = logging.getLogger("training.train")
 
-MODEL_CONFIGS = {DEFAULT_MODEL_TYPE: AttnSeq2SeqConfig, "ntm": NTMConfig, "ntm_lstm_baseline": LSTMBaselineConfig}
+# "marian": transformers' own Transformer (MarianMTModel), the seed's comparison model, trained by the same CLI
+MODEL_CONFIGS = {DEFAULT_MODEL_TYPE: AttnSeq2SeqConfig, "marian": MarianConfig, "ntm": NTMConfig,
+                 "ntm_lstm_baseline": LSTMBaselineConfig}
 
 
 class NotConvergedError(SystemExit):

@@ -23,6 +23,8 @@ import torch
 from transformers import (
     AutoModelForSeq2SeqLM,
     DataCollatorForSeq2Seq,
+    MarianConfig,
+    MarianMTModel,
     Seq2SeqTrainer,
     Seq2SeqTrainingArguments,
     set_seed,
@@ -73,6 +75,8 @@ TASKS = ("date", "addition", "reverse", "translation", "copy")
 # baseline.
 MEMORY_TASKS = ("copy",)
 MEMORY_MODEL_TYPES = ("ntm", "ntm_lstm_baseline")
+# the encoder-decoders: the package's own and transformers' Marian (the Transformer beside it, `--preset transformer`)
+SEQ2SEQ_MODEL_TYPES = (DEFAULT_MODEL_TYPE, "marian")
 TASK_DESCRIPTIONS = {
     "date": "date-format conversion (dates as people write them, in many languages -> ISO 8601)",
     "addition": "addition of two 1-3 digit numbers",
@@ -195,7 +199,7 @@ POSITIVE_TRAINING_VALUES = ("per_device_train_batch_size", "per_device_eval_batc
 
 def check_task_and_preset(task: str, preset_name: str, model_type: str) -> None:
     """A preset builds one kind of model; the task must be one that model does."""
-    fitting_types = MEMORY_MODEL_TYPES if task in MEMORY_TASKS else (DEFAULT_MODEL_TYPE,)
+    fitting_types = MEMORY_MODEL_TYPES if task in MEMORY_TASKS else SEQ2SEQ_MODEL_TYPES
     if model_type not in fitting_types:
         raise SystemExit(f"--preset {preset_name} builds a {model_type} model, which cannot learn the {task} task; "
                          f"its presets: {', '.join(presets_for_model_types(fitting_types))}.")
@@ -207,7 +211,7 @@ def check_init_from(name_or_path: str, task: str) -> None:
         model_type = saved_model_type(name_or_path)
     except (OSError, ValueError) as error:
         raise SystemExit(f"--init-from: {error}") from None
-    fitting_types = MEMORY_MODEL_TYPES if task in MEMORY_TASKS else (DEFAULT_MODEL_TYPE,)
+    fitting_types = MEMORY_MODEL_TYPES if task in MEMORY_TASKS else SEQ2SEQ_MODEL_TYPES
     if model_type not in fitting_types:
         raise SystemExit(f"--init-from {name_or_path} holds a {model_type!r} model, which cannot learn the {task} "
                          f"task; give a folder of a {' or '.join(map(repr, fitting_types))} model.")
@@ -219,7 +223,7 @@ def validate_run_settings(args, preset: dict) -> None:
     if args.extra_test_splits and args.task in MEMORY_TASKS:
         raise SystemExit(f"--extra-test-splits: the {args.task} task scores every one of its test splits already.")
     config_class = MODEL_CONFIGS[preset["model_type"]]
-    if config_class is AttnSeq2SeqConfig:
+    if preset["model_type"] in SEQ2SEQ_MODEL_TYPES:
         for key in CLI_SET_CONFIG_KEYS:
             if key in preset["model"]:
                 raise SystemExit(f"--set {key}: set by the CLI from the tokenizer it builds; it cannot be overridden. "
@@ -323,23 +327,30 @@ def build_model(args, preset: dict, tokenizer):
         model = AutoModelForSeq2SeqLM.from_pretrained(args.init_from)
         check_tokenizer_matches_model(tokenizer, model.config)
         return model
-    config = AttnSeq2SeqConfig(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.bos_token_id,
-        **preset["model"],
-    )
-    return AttnSeq2SeqForConditionalGeneration(config)
+    token_ids = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                     bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                     decoder_start_token_id=tokenizer.bos_token_id)
+    if preset["model_type"] == "marian":
+        # one joint vocabulary: encoder, decoder and output layer share the embedding; generation ends at the end
+        # token the model writes, not at one forced at the length limit
+        config = MarianConfig(**token_ids, decoder_vocab_size=len(tokenizer), forced_eos_token_id=None,
+                              **preset["model"])
+        return MarianMTModel(config)
+    return AttnSeq2SeqForConditionalGeneration(AttnSeq2SeqConfig(**token_ids, **preset["model"]))
 
 
-def check_source_lengths(tokenized, model_limit: int, truncation: int | None) -> None:
+def source_length_limit(config) -> int:
+    """The longest source the model accepts: the LSTM model's `max_source_length`, a Transformer's positions."""
+    return getattr(config, "max_source_length", None) or config.max_position_embeddings
+
+
+def check_source_lengths(tokenized, model_limit: int, truncation: int | None,
+                         limit_option: str = "max_source_length") -> None:
     longest = max(len(ids) for split in tokenized.values() for ids in split["input_ids"])
     if longest > model_limit:
-        raise SystemExit(f"The longest source has {longest} tokens, more than the model accepts (max_source_length="
+        raise SystemExit(f"The longest source has {longest} tokens, more than the model accepts ({limit_option}="
                          f"{model_limit}). Pass --max-source-length {model_limit} to truncate sources"
-                         + (f" (now {truncation})" if truncation else "") + f", or --set max_source_length={longest}.")
+                         + (f" (now {truncation})" if truncation else "") + f", or --set {limit_option}={longest}.")
 
 
 def generation_length(tokenized, max_target_length: int) -> int:
@@ -545,15 +556,19 @@ def prepare(state: Run) -> None:
     # Targets are cut at the tokenizer's limit unless told otherwise, so one overlong line cannot stall training.
     max_target_length = args.max_target_length or state.tokenizer.model_max_length
     state.tokenized = tokenize(state.data, state.tokenizer, args.max_source_length, max_target_length)
-    check_source_lengths(state.tokenized, state.model.config.max_source_length, args.max_source_length)
+    check_source_lengths(state.tokenized, source_length_limit(state.model.config), args.max_source_length,
+                         "max_source_length" if hasattr(state.model.config, "max_source_length")
+                         else "max_position_embeddings")
     state.max_new_tokens = generation_length(state.tokenized, max_target_length)
     raise_generation_ceiling(state.model.config, state.max_new_tokens)
     state.num_beams = int(state.preset["training"].pop("generation_num_beams", 1))
 
 
 def raise_generation_ceiling(config, max_new_tokens: int) -> None:
-    """The model's own ceiling never refuses the length its targets need."""
-    config.max_generation_tokens = max(config.max_generation_tokens, max_new_tokens)
+    """The model's own ceiling (the LSTM model's; a Transformer has none) never refuses the length its targets
+    need."""
+    if hasattr(config, "max_generation_tokens"):
+        config.max_generation_tokens = max(config.max_generation_tokens, max_new_tokens)
 
 
 def train(state: Run) -> None:
@@ -724,7 +739,7 @@ def write_reports(state: Run, folder: Path, metrics: dict, showcase: list[str], 
     heatmap_sources = [showcase[0]] if args.task == "date" else []
     heatmap_sources += list(state.data[state.test_split]["source"][: args.num_heatmaps])
     heatmap_file = None
-    if model.config.attention != "none":
+    if getattr(model.config, "attention", "none") != "none":  # the LSTM model's attention (a Transformer has none)
         for index, source in enumerate(heatmap_sources):
             plot_attention(model, state.tokenizer, source, folder / f"attention_{index}.png",
                            max_new_tokens=state.max_new_tokens)

@@ -48,8 +48,9 @@ def check_generation_budget(setting: str, budget: int, config) -> None:
 
 def source_length_limit(tokenizer, config) -> int:
     """The longest source, in tokens, that text-in paths (pipeline, ONNX runner, demo) accept: the smaller of the
-    tokenizer's `model_max_length` and the model's `max_source_length`."""
-    limits = [getattr(tokenizer, "model_max_length", None), getattr(config, "max_source_length", None)]
+    tokenizer's `model_max_length` and the model's `max_source_length` (a Transformer's positions)."""
+    limits = [getattr(tokenizer, "model_max_length", None), getattr(config, "max_source_length", None),
+              getattr(config, "max_position_embeddings", None)]
     limits = [limit for limit in limits if isinstance(limit, int) and limit > 0]
     return min(limits) if limits else 10**9
 
