@@ -1,8 +1,8 @@
 """benchmarks/RESULTS.md, rendered from what the benchmarks recorded: RESULTS.json (`benchmarks.run`),
 TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`), DEMO.json (`benchmarks.demo`),
 ONNX.json (`benchmarks.onnx_runtime`), NTM_COPY.json (`benchmarks.ntm_copy`), FINE_TUNING.json
-(`benchmarks.fine_tuning`), DATE_LANGUAGES.json (`benchmarks.date_languages`) and LAYOUT_SPEED.json
-(`benchmarks.layout_speed`). Every benchmark writes its JSON and
+(`benchmarks.fine_tuning`), DATE_LANGUAGES.json (`benchmarks.date_languages`), LAYOUT_SPEED.json
+(`benchmarks.layout_speed`) and TRANSLATION_SWEEP.json (`benchmarks.translation_sweep`). Every benchmark writes its JSON and
 calls `write_results`; this module imports none of them."""
 
 import json
@@ -22,6 +22,7 @@ NTM_COPY_PATH = Path(__file__).with_name("NTM_COPY.json")
 FINE_TUNING_PATH = Path(__file__).with_name("FINE_TUNING.json")
 DATE_LANGUAGES_PATH = Path(__file__).with_name("DATE_LANGUAGES.json")
 LAYOUT_SPEED_PATH = Path(__file__).with_name("LAYOUT_SPEED.json")
+TRANSLATION_SWEEP_PATH = Path(__file__).with_name("TRANSLATION_SWEEP.json")
 PUBLISHED = ("BLEU 28.3 on test 2016 de→en (lowercased tokenized) for a bidirectional-GRU encoder with Bahdanau "
              "attention, 20.5M parameters, trained on a GPU")
 
@@ -207,6 +208,17 @@ def translation_section(data: dict) -> list[str]:
                       f"published LSTM/GRU numbers. For comparison, the published figure is {PUBLISHED}. The "
                       "training wall time covers the tokenizer, training and a beam-search validation pass after "
                       "every epoch.", ""]
+        if any(run.get("extra_test_splits") for run in runs):
+            lines += ["Every test split, scored the same way (BLEU lowercased tokenized / sacreBLEU / chrF):", "",
+                      "| direction | " + " | ".join(all_test_splits(runs)) + " |",
+                      "|---|" + "---|" * len(all_test_splits(runs))]
+            for run in runs:
+                scores = {run["test_split"]: {key.removeprefix("test_"): value for key, value in run.items()
+                                              if key.startswith("test_")}, **run.get("extra_test_splits", {})}
+                cells = [f"{s['bleu_lowercased_tokenized']:.2f} / {s['bleu']:.2f} / {s['chrf']:.2f}"
+                         if (s := scores.get(split)) else "—" for split in all_test_splits(runs)]
+                lines.append(f"| {run['source_lang']}→{run['target_lang']} | " + " | ".join(cells) + " |")
+            lines += [""]
         for run in runs:
             lines += [f"{run['source_lang']}→{run['target_lang']}: `{run['command']}`  ",
                       "validation sacreBLEU per epoch: " + ", ".join(f"{b:.1f}" for b in
@@ -224,6 +236,41 @@ def translation_section(data: dict) -> list[str]:
         lines += [f"Beam-search scoring, measured on the validation split ({scoring['direction']}, beam "
                   f"{scoring['num_beams']}):", ""]
         lines += scoring_table(scoring["results"]) + [""]
+    if data.get("notes"):
+        lines += [data["notes"], ""]
+    if TRANSLATION_SWEEP_PATH.exists():
+        lines += translation_sweep_lines(json.loads(TRANSLATION_SWEEP_PATH.read_text()))
+    return lines
+
+
+def all_test_splits(runs: list[dict]) -> list[str]:
+    """The test splits the runs were scored on, the headline one first."""
+    splits = [runs[0]["test_split"]]
+    for run in runs:
+        splits += [split for split in run.get("extra_test_splits", {}) if split not in splits]
+    return splits
+
+
+def translation_sweep_lines(data: dict) -> list[str]:
+    """The recipe search: every try on the validation split, with its cost."""
+    lines = ["### The recipe search, on the validation split only", "",
+             "Every try (`python -m benchmarks.translation_sweep`): wall time of its run (tokenizer, training, a "
+             "validation pass per epoch), validation sacreBLEU of each epoch's model (beam 5), and the final model's "
+             "validation scores with the preset's search (beam 5, GNMT α = 0.6; for an averaged run the mean of the "
+             "last checkpoints, for an ensemble its members decoding together).", "",
+             "| try | direction | minutes | parameters | per epoch (best / last) | final sacreBLEU | final BLEU lc tok |",
+             "|---|---|---|---|---|---|---|"]
+    for entry in data["tries"]:
+        curve = entry.get("validation_bleu_per_epoch")
+        epochs = f"{max(curve):.2f} / {curve[-1]:.2f} ({len(curve)} epochs)" if curve else "—"
+        lines.append(f"| {entry['name']} | {entry['direction']} | {entry['minutes']:.1f} | {entry['parameters']:,} | "
+                     f"{epochs} | {entry['validation_bleu']:.2f} | {entry['validation_bleu_lowercased_tokenized']:.2f} |")
+    lines += [""]
+    for entry in data["tries"]:
+        lines += [f"{entry['name']}: `{entry['command']}`" + ("  " if entry.get("validation_bleu_per_epoch") else "")]
+        if entry.get("validation_bleu_per_epoch"):
+            lines += ["per epoch: " + ", ".join(f"{b:.1f}" for b in entry["validation_bleu_per_epoch"])]
+        lines += [""]
     if data.get("notes"):
         lines += [data["notes"], ""]
     return lines

@@ -21,7 +21,7 @@ def summarize_run(folder: Path) -> dict:
     log = json.loads((RunFolder(folder).model / "training_log.json").read_text())
     keys = ("command", "preset", "source_lang", "target_lang", "parameters", "train_seconds", "test_split",
             "test_bleu", "test_bleu_signature", "test_chrf", "test_bleu_lowercased_tokenized",
-            "test_generation_seconds", "examples")
+            "test_generation_seconds", "examples", "extra_test_splits", "averaged_checkpoints")
     return {
         **{key: metrics[key] for key in keys if key in metrics},
         "validation_bleu_per_epoch": [round(entry["eval_bleu"], 2) for entry in log if "eval_bleu" in entry],
