@@ -18,22 +18,33 @@ from pathlib import Path
 import torch
 from transformers import DataCollatorForSeq2Seq
 
-from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
 from hf_attn_seq2seq.data.tasks import load_translation
 from hf_attn_seq2seq.data.tokenization import train_subword_tokenizer
 from hf_attn_seq2seq.presets import load_preset
 
 
-# name -> model options changed from the `translation` preset
+# name -> (preset, model options changed from it)
 CANDIDATES = {
-    "translation preset (hidden 256, tied output)": {},
-    "the preset on random batches (not grouped by length)": {},
-    "hidden 512": {"hidden_size": 512},
-    "untied output layer": {"tie_word_embeddings": False},
-    "2+2 layers, residual": {"encoder_layers": 2, "decoder_layers": 2, "residual": True},
-    "input feeding": {"input_feeding": True},
-    "additive attention": {"attention": "additive"},
+    "translation preset (hidden 256, tied output)": ("translation", {}),
+    "the preset on random batches (not grouped by length)": ("translation", {}),
+    "hidden 512": ("translation", {"hidden_size": 512}),
+    "untied output layer": ("translation", {"tie_word_embeddings": False}),
+    "2+2 layers, residual": ("translation", {"encoder_layers": 2, "decoder_layers": 2, "residual": True}),
+    "input feeding": ("translation", {"input_feeding": True}),
+    "additive attention": ("translation", {"attention": "additive"}),
+    "transformer preset (Marian, 3+3 layers, d_model 256)": ("transformer", {}),
 }
+
+
+def build(preset_name: str, changes: dict, tokenizer):
+    """The candidate's model, built as the training CLI builds it."""
+    from types import SimpleNamespace
+
+    from training.train import build_model
+
+    preset = load_preset(preset_name)
+    preset["model"].update(changes)
+    return build_model(SimpleNamespace(init_from=None), preset, tokenizer)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -69,11 +80,10 @@ def main(argv: list[str] | None = None) -> dict:
     steps_per_epoch = -(-len(data) // batch_size)
 
     results = {}
-    for name, changes in CANDIDATES.items():
+    for name, (preset_name, changes) in CANDIDATES.items():
         torch.manual_seed(0)
-        config = AttnSeq2SeqConfig(vocab_size=len(tokenizer), **{**preset["model"], **changes})
-        model = AttnSeq2SeqForConditionalGeneration(config).train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=preset["training"]["learning_rate"])
+        model = build(preset_name, changes, tokenizer).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=load_preset(preset_name)["training"]["learning_rate"])
 
         batches = random_batches if "random batches" in name else grouped_batches
         times = []

@@ -18,6 +18,8 @@ from hf_attn_seq2seq import AttnSeq2SeqConfig
         (dict(max_source_length=0), "max_source_length must be a positive integer"),
         (dict(dropout=1.0), "dropout must be a number in [0, 1), got 1.0"),
         (dict(dropout=-0.1), "dropout must be a number in [0, 1)"),
+        (dict(word_dropout=1.0), "word_dropout must be a number in [0, 1), got 1.0"),
+        (dict(word_dropout=True), "word_dropout must be a number in [0, 1), got True"),
         (dict(init_range=0), "init_range must be a positive number"),
         (dict(peeky="yes"), "peeky must be True or False, got 'yes'"),
         (dict(bidirectional=1), "bidirectional must be True or False"),

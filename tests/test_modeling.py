@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import EOS, PAD, assert_each_row_as_if_alone, random_batch, tiny_model
 
-from hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD, shift_tokens_right
+from hf_attn_seq2seq.models.attn_seq2seq.modeling_attn_seq2seq import CACHE_FIELD, drop_words, shift_tokens_right
 
 
 def test_loss_is_finite_and_gradients_reach_every_parameter(grid_options):
@@ -190,3 +190,24 @@ def test_decoder_state_is_accepted_as_cache_or_past_key_values():
     with pytest.raises(ValueError, match="not both"):
         model(encoder_outputs=encoder_outputs, decoder_input_ids=step, cache=getattr(first, CACHE_FIELD),
               past_key_values=getattr(first, CACHE_FIELD))
+
+
+def test_word_dropout_zeroes_whole_token_embeddings_while_training_only():
+    embedded = torch.randn(4, 50, 6) + 3.0  # no entry is zero by chance
+    torch.manual_seed(0)
+    dropped = drop_words(embedded, 0.3, training=True)
+    zero_tokens = (dropped == 0).all(dim=-1)
+    assert ((dropped == 0) == zero_tokens.unsqueeze(-1)).all()  # a token is dropped whole or kept whole
+    assert torch.equal(dropped[~zero_tokens], embedded[~zero_tokens])  # kept tokens are not rescaled
+    assert 0.2 < zero_tokens.float().mean() < 0.4
+    assert drop_words(embedded, 0.3, training=False) is embedded
+    with_dropout, without = tiny_model(seed=2, word_dropout=0.5), tiny_model(seed=2)
+    ids, mask = random_batch([5, 3])
+    targets = torch.randint(3, 20, (2, 4))
+    with torch.no_grad():  # evaluation is untouched by word dropout
+        assert torch.equal(with_dropout(input_ids=ids, attention_mask=mask, decoder_input_ids=targets).logits,
+                           without(input_ids=ids, attention_mask=mask, decoder_input_ids=targets).logits)
+        with_dropout.train()
+        torch.manual_seed(1)
+        trained = with_dropout(input_ids=ids, attention_mask=mask, decoder_input_ids=targets).logits
+    assert not torch.equal(trained, without(input_ids=ids, attention_mask=mask, decoder_input_ids=targets).logits)

@@ -73,6 +73,8 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
         attention_layer (`str`): `"top"` scores with the top decoder layer (Luong); `"bottom"` scores with the
             bottom layer and feeds the context to every upper layer and to the output (GNMT).
         dropout (`float`): dropout on embeddings, between LSTM layers and before the output layer.
+        word_dropout (`float`): while training, the probability that a whole source or target token's embedding is
+            zeroed (Gal and Ghahramani, 2016), so that no single word is relied on; 0 turns it off.
         tie_word_embeddings (`bool`): share the decoder embedding with the output layer.
         output_projection (`bool`, *optional*): project the output features to `embedding_size` (no bias) before the
             output layer, which then has the shape of the decoder embedding. Defaults to `tie_word_embeddings`, which
@@ -106,6 +108,7 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
     residual: bool = False
     attention_layer: str = "top"
     dropout: float = 0.0
+    word_dropout: float = 0.0
     init_range: float = 0.1
     max_source_length: int = 512
     max_generation_tokens: int = 1024
@@ -150,8 +153,10 @@ class AttnSeq2SeqConfig(PreTrainedConfig):
         _choice("attention", self.attention, ATTENTION_TYPES)
         _choice("bidirectional_merge", self.bidirectional_merge, BIDIRECTIONAL_MERGES)
         _choice("attention_layer", self.attention_layer, ATTENTION_LAYERS)
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}.")
+        for name in ("dropout", "word_dropout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
         if isinstance(self.init_range, bool) or not isinstance(self.init_range, (int, float)) or self.init_range <= 0:
             raise ValueError(f"init_range must be a positive number, got {self.init_range!r}.")
         features, embedding = self.decoder_feature_size, self.embedding_size

@@ -71,6 +71,15 @@ def _check_token_ids(token_ids: torch.Tensor, vocab_size: int, name: str) -> Non
         )
 
 
+def drop_words(embedded: torch.Tensor, probability: float, training: bool) -> torch.Tensor:
+    """Word dropout: while training, each token's whole embedding `(batch, len, E)` is zeroed with `probability`
+    (not rescaled: a dropped word carries no signal, as an unknown one)."""
+    if not training or probability == 0:
+        return embedded
+    keep = torch.rand(embedded.shape[:-1], device=embedded.device) >= probability
+    return embedded * keep.unsqueeze(-1).to(embedded.dtype)
+
+
 def _check_embeddings(embeddings: torch.Tensor, embedding_size: int, name: str) -> None:
     if embeddings.dim() != 3 or embeddings.shape[-1] != embedding_size or 0 in embeddings.shape[:2]:
         raise ValueError(f"{name} must have shape (batch_size, sequence_length, embedding_size={embedding_size}) "
@@ -671,6 +680,7 @@ class AttnSeq2SeqEncoder(nn.Module):
             output_hidden_states = self.config.output_hidden_states
         source_mask = self._checked_source_mask(input_ids, attention_mask, inputs_embeds)
         embedded = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # batch x src_len x E
+        embedded = drop_words(embedded, self.config.word_dropout, self.training)
         hidden, final_hidden, final_cell, all_hidden_states = self._run_stack(embedded, source_mask,
                                                                               output_hidden_states)
         return AttnSeq2SeqEncoderOutput(
@@ -880,6 +890,7 @@ class AttnSeq2SeqDecoder(nn.Module):
             each `(batch_size, tgt_len, ...)`.
         """
         embedded = self.embed_tokens(input_ids) if inputs_embeds is None else inputs_embeds  # batch x tgt_len x E
+        embedded = drop_words(embedded, self.config.word_dropout, self.training)
         tgt_len = embedded.shape[1]
         peeky = None if cache.peeky_state is None else cache.peeky_state[:, None].expand(-1, tgt_len, -1)
         bottom_input = embedded if peeky is None else torch.cat([embedded, peeky], dim=-1)
