@@ -73,13 +73,14 @@ def plot_attention(model, tokenizer, source: str, path: str | Path, max_new_toke
     return source_tokens, output_tokens, weights
 
 
-def plot_memory_access(model, sequence, path: str | Path) -> dict:
-    """The Neural Turing Machine paper's figure 6 for one copy-task `sequence` (`length x bits` of 0/1): the inputs,
-    the outputs, and the write and read weightings over the memory rows at every step. Returns the tensors drawn
+def plot_memory_access(model, example, path: str | Path) -> dict:
+    """The Neural Turing Machine paper's figure 6 for one example: the inputs, the outputs, and the write and read
+    weightings over the memory rows at every step. `example` is a copy-task sequence (`length x bits` of 0/1) or a
+    batch of one row from a task's collator (`{"inputs": (1, steps, input_size), ...}`). Returns the tensors drawn
     (`inputs`, `outputs`, `write_weights`, `read_weights`, each `(steps, ...)`)."""
     from hf_attn_seq2seq.data.ntm_tasks import CopyTaskCollator
 
-    batch = CopyTaskCollator()([{"sequence": sequence}])
+    batch = example if isinstance(example, dict) else CopyTaskCollator()([{"sequence": example}])
     model.eval()
     with torch.no_grad():
         output = model(batch["inputs"], output_memory_access=True)

@@ -159,6 +159,51 @@ def copy_usage_snippet(model_id: str) -> str:
     )
 
 
+def bit_task_usage_snippet(model_id: str, task: str, input_size: int) -> str:
+    """Python that loads a model of a task other than copy and runs it on a laid-out example of the task."""
+    return "\n".join(
+        [
+            "import torch",
+            "from transformers import AutoModel",
+            "from hf_attn_seq2seq.data.ntm_tasks import BIT_TASKS  # the task's data and input layout",
+            "",
+            f"model_id = {model_id!r}",
+            "model = AutoModel.from_pretrained(model_id, trust_remote_code=True)",
+            f"task = BIT_TASKS[{task!r}]",
+            "batch = task.collator()(list(task.load(num_examples=1)[\"test\"].select(range(4))))",
+            f"with torch.no_grad():  # inputs: (batch, steps, {input_size}); one logit per output channel and step",
+            "    logits = model(batch[\"inputs\"]).logits",
+            "scored = batch[\"labels\"] != -100",
+            "print(\"answered exactly:\", ((logits > 0).float() == batch[\"labels\"])[scored].all().item())",
+        ]
+    )
+
+
+def _memory_results_table(task: str, scores: dict[str, dict[str, float]]) -> str:
+    if task == "ngrams":
+        return "| test split | cost per sequence (bits) | Bayesian optimum |\n|---|---|---|\n" + "\n".join(
+            f"| {split} | {score['cost_per_sequence']:.2f} | {score['optimal_cost_per_sequence']:.2f} |"
+            for split, score in scores.items())
+    if task == "copy":
+        def label(split: str) -> str:
+            return "1-20" if split == "test" else split.rpartition("_")[2]
+        header = "| test lengths | bit errors per sequence | sequences copied |"
+    else:
+        def label(split: str) -> str:
+            return split
+        header = "| test split | bit errors per sequence | sequences answered exactly |"
+    return header + "\n|---|---|---|\n" + "\n".join(
+        f"| {label(split)} | {score['bit_errors_per_sequence']:.2f} | {score['sequences_copied']:.1f}% |"
+        for split, score in scores.items())
+
+
+MEMORY_PICTURE_NOTES = {
+    "copy": "One test sequence of 20 vectors: inputs and outputs above, the write and read weightings over the memory "
+            "rows below, step by step. The write head stores the vectors row after row; after the delimiter the read "
+            "head visits the same rows in the same order.",
+}
+
+
 def render_memory_model_card(
     *,
     model_name: str,
@@ -167,45 +212,43 @@ def render_memory_model_card(
     config,
     scores: dict[str, dict[str, float]],
     command: str,
+    task: str = "copy",
     model_id: str = ".",
     memory_picture: str | None = None,
     training_details: str = "",
     warning: str = "",
     license: str = "apache-2.0",
 ) -> ModelCard:
-    """The card of a copy-task model (`ntm` or `ntm_lstm_baseline`): `scores` maps each test split to its
-    `bit_errors_per_sequence` and `sequences_copied`; `memory_picture` names the memory-access figure."""
+    """The card of a model of a bit-vector task (`ntm` or `ntm_lstm_baseline`): `scores` maps each test split to its
+    scores (`bit_errors_per_sequence` and `sequences_copied`; for N-grams `cost_per_sequence` and
+    `optimal_cost_per_sequence`); `memory_picture` names the memory-access figure."""
+    names = sorted({name for score in scores.values() for name in score})
     eval_results = [
-        EvalResult(task_type="copy", dataset_type="generated", dataset_name="copy task", metric_type=name,
+        EvalResult(task_type=task, dataset_type="generated", dataset_name=f"{task} task", metric_type=name,
                    metric_name=name, metric_value=round(float(score[name]), 4), dataset_split=split)
-        for split, score in scores.items() for name in ("bit_errors_per_sequence", "sequences_copied")
+        for split, score in scores.items() for name in names if name in score
     ]
     card_data = ModelCardData(
         license=license,
         library_name="transformers",
-        datasets=["copy"],  # the task's name, as the text tasks' cards use theirs
-        metrics=["bit_errors_per_sequence", "sequences_copied"],
+        datasets=[task],  # the task's name, as the text tasks' cards use theirs
+        metrics=names,
         tags=["neural-turing-machine", "memory-augmented", "lstm", "algorithmic-tasks", "custom_code"],
         model_name=model_name,
         eval_results=eval_results or None,
     )
     rows = [f"| `{option}` | `{getattr(config, option)}` |" for option in MEMORY_MODEL_OPTIONS[model_type]]
     architecture = "| option | value |\n|---|---|\n" + "\n".join(rows)
-
-    def lengths(split: str) -> str:
-        return "1-20" if split == "test" else split.rpartition("_")[2]
-
-    results_table = "| test lengths | bit errors per sequence | sequences copied |\n|---|---|---|\n" + "\n".join(
-        f"| {lengths(split)} | {score['bit_errors_per_sequence']:.2f} | {score['sequences_copied']:.1f}% |"
-        for split, score in scores.items())
+    results_table = _memory_results_table(task, scores)
     if warning:
         results_table = f"> **Warning:** {warning}\n\n" + results_table
     memory_section = ""
     if memory_picture:
-        memory_section = ("## Memory access\n\nOne test sequence of 20 vectors: inputs and outputs above, the write "
-                          "and read weightings over the memory rows below, step by step. The write head stores the "
-                          "vectors row after row; after the delimiter the read head visits the same rows in the same "
-                          f"order.\n\n![memory access]({memory_picture})")
+        notes = MEMORY_PICTURE_NOTES.get(task, "One test example: inputs and outputs above, the write and read "
+                                               "weightings over the memory rows below, step by step.")
+        memory_section = f"## Memory access\n\n{notes}\n\n![memory access]({memory_picture})"
+    usage = copy_usage_snippet(model_id) if task == "copy" else bit_task_usage_snippet(model_id, task,
+                                                                                      config.input_size)
     return ModelCard.from_template(
         card_data,
         template_path=str(MEMORY_TEMPLATE_PATH),
@@ -214,7 +257,7 @@ def render_memory_model_card(
         task_description=task_description,
         architecture=architecture,
         results_table=results_table,
-        usage_code=copy_usage_snippet(model_id),
+        usage_code=usage,
         memory_section=memory_section,
         command=command,
         training_details=training_details,

@@ -34,6 +34,7 @@ import hf_attn_seq2seq  # noqa: F401  (registers the Auto classes)
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration
 from hf_attn_seq2seq.averaging import average_into
 from hf_attn_seq2seq.data.dates import LANGUAGES, LOCALES, NUMERIC, DateSampler, check_languages
+from hf_attn_seq2seq.data.ntm_tasks import BIT_TASKS
 from hf_attn_seq2seq.data.tasks import load_task, load_translation
 from hf_attn_seq2seq.data.tokenization import (
     build_char_tokenizer,
@@ -70,10 +71,10 @@ from training.train_ntm import run_memory_task
 
 logger = logging.getLogger("training.train")
 
-TASKS = ("date", "addition", "reverse", "translation", "copy")
-# Which models each task trains: the text tasks the attention seq2seq, the copy task (bit vectors) the NTM and its
-# baseline.
-MEMORY_TASKS = ("copy",)
+# Which models each task trains: the text tasks the encoder-decoders, the tasks of bit vectors (the copy task and the
+# NTM paper's others) the NTM and its baseline.
+MEMORY_TASKS = tuple(BIT_TASKS)
+TASKS = ("date", "addition", "reverse", "translation", *MEMORY_TASKS)
 MEMORY_MODEL_TYPES = ("ntm", "ntm_lstm_baseline")
 # the encoder-decoders: the package's own and transformers' Marian (the Transformer beside it, `--preset transformer`)
 SEQ2SEQ_MODEL_TYPES = (DEFAULT_MODEL_TYPE, "marian")

@@ -1,13 +1,15 @@
-"""The copy task's path of `training.train`: a Neural Turing Machine (`--preset ntm`) or its LSTM baseline
-(`--preset lstm`) trained with `Trainer` on bit sequences, scored in bit errors per sequence, exported as a Hub-ready
-folder with the memory-access picture and a card.
+"""The path of `training.train` for the tasks of bit vectors (the copy task and the Neural Turing Machine paper's
+repeat copy, associative recall, dynamic N-grams and priority sort): a Neural Turing Machine (`--preset ntm`) or its
+LSTM baseline (`--preset lstm`) trained with `Trainer`, scored in bit errors per sequence (N-grams: cost per sequence
+in bits, beside the Bayesian optimum's), exported as a Hub-ready folder with the memory-access picture and a card.
 
     python -m training.train --task copy --preset ntm --output-dir outputs/copy-ntm
-    python -m training.train --task copy --preset lstm --output-dir outputs/copy-lstm --max-train-minutes 20
+    python -m training.train --task repeat_copy --preset lstm --output-dir outputs/repeat-copy-lstm
 
-Writes `<output-dir>/checkpoints/` (for `--resume`) and `<output-dir>/model/`. Training keeps the checkpoint with the
-fewest bit errors on the validation split (lengths 1-20); the test splits are scored once, at the end: `test`
-(lengths 1-20, as in training) and `test_length_30` ... `test_length_80`, longer than any training sequence.
+Writes `<output-dir>/checkpoints/` (for `--resume`) and `<output-dir>/model/`. Training keeps the checkpoint best on
+the validation split; the test splits are scored once, at the end: `test` (drawn as in training) and the splits
+beyond training where the task has them (copy: `test_length_30` ... `test_length_80`; repeat copy: more repeats and
+longer sequences; associative recall: more items).
 """
 
 import dataclasses
@@ -20,7 +22,8 @@ import torch
 from transformers import AutoModel, Trainer, TrainingArguments
 
 from hf_attn_seq2seq import LSTMBaselineModel, NTMModel
-from hf_attn_seq2seq.data.ntm_tasks import COPY_TRAIN_LENGTHS, CopyTaskCollator
+from hf_attn_seq2seq.data.ntm_paper_tasks import cost_per_sequence, ngram_optimal_cost
+from hf_attn_seq2seq.data.ntm_tasks import BIT_TASKS, COPY_TRAIN_LENGTHS
 from hf_attn_seq2seq.data.tasks import load_task
 from hf_attn_seq2seq.hub import write_model_folder
 from hf_attn_seq2seq.models.ntm.modeling_ntm import bit_errors_per_sequence
@@ -42,30 +45,51 @@ from training.runs import RunFolder
 logger = logging.getLogger("training.train_ntm")
 
 MODEL_CLASSES = {"ntm": NTMModel, "ntm_lstm_baseline": LSTMBaselineModel}
-METRIC = "bit_errors_per_sequence"
+METRIC = "bit_errors_per_sequence"  # every task's but the N-grams', whose metric is the cost
+COST = "cost_per_sequence"
 TRAINING_FIELDS = {field.name for field in dataclasses.fields(TrainingArguments)}
-TASK_DESCRIPTION = ("the copy task of the Neural Turing Machine paper: read a sequence of random 8-bit vectors, then "
-                    "a delimiter, then write the sequence back")
 MEMORY_PICTURE = "memory_access.png"
+# set by the CLI from the task's input layout
+TASK_SIZE_KEYS = ("input_size", "output_size")
 
 
 def bit_error_metrics(prediction) -> dict:
-    """Mean bit errors per sequence, and the share of sequences copied without one error (%)."""
+    """Mean bit errors per sequence, and the share of sequences answered without one error (%)."""
     logits = torch.as_tensor(prediction.predictions)
     labels = torch.as_tensor(prediction.label_ids)
     errors = bit_errors_per_sequence(logits, labels)
     return {METRIC: float(errors.mean()), "sequences_copied": 100.0 * float((errors == 0).float().mean())}
 
 
+def cost_metrics(prediction) -> dict:
+    """The N-grams task's mean cost per sequence, in bits."""
+    costs = cost_per_sequence(torch.as_tensor(prediction.predictions), torch.as_tensor(prediction.label_ids))
+    return {COST: float(costs.mean())}
+
+
+def task_metric(task: str) -> str:
+    return BIT_TASKS[task].metric
+
+
 def build_model(args, preset: dict):
     model_class = MODEL_CLASSES[preset["model_type"]]
+    spec = BIT_TASKS[args.task]
     if args.init_from:
         model = AutoModel.from_pretrained(args.init_from)
         if not isinstance(model, model_class):
             raise SystemExit(f"--init-from {args.init_from} holds a {model.config.model_type} model; --preset "
                              f"{args.preset} trains a {preset['model_type']} model.")
+        sizes = (model.config.input_size, model.config.output_size)
+        if sizes != (spec.input_size, spec.output_size):
+            raise SystemExit(f"--init-from {args.init_from} reads {sizes[0]} and writes {sizes[1]} channels; the "
+                             f"{args.task} task has {spec.input_size} and {spec.output_size}.")
         return model
-    return model_class(MODEL_CONFIGS[preset["model_type"]](**preset["model"]))
+    for key in TASK_SIZE_KEYS:
+        if key in preset["model"]:
+            raise SystemExit(f"--set {key}: set by the CLI from the {args.task} task's layout; it cannot be "
+                             "overridden.")
+    sizes = {"input_size": spec.input_size, "output_size": spec.output_size}
+    return model_class(MODEL_CONFIGS[preset["model_type"]](**sizes, **preset["model"]))
 
 
 def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArguments:
@@ -85,13 +109,13 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArgu
         eval_steps=500,
         save_strategy="steps",
         save_total_limit=2,
-        load_best_model_at_end=True,  # the checkpoint with the fewest validation bit errors
-        metric_for_best_model=METRIC,
+        load_best_model_at_end=True,  # the checkpoint with the fewest validation bit errors (lowest cost)
+        metric_for_best_model=task_metric(args.task),
         greater_is_better=False,
         logging_steps=100,
         report_to="none",
         seed=args.seed,
-        remove_unused_columns=False,  # the collator builds the model's inputs from the `sequence` column
+        remove_unused_columns=False,  # the collator builds the model's inputs from the task's columns
         dataloader_num_workers=0,
         use_cpu=without_accelerator(),
     )
@@ -108,6 +132,7 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
     data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
     limit_training_examples(data, args.max_train_examples)
     model = build_model(args, preset)
+    metric = task_metric(args.task)
     folder = RunFolder(args.output_dir)
     checkpoint_dir = folder.checkpoints
     clock = TrainingTimeLimit(args.max_train_minutes)
@@ -116,8 +141,8 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
         args=training_arguments(args, preset, checkpoint_dir),
         train_dataset=data["train"],
         eval_dataset=data["validation"],
-        data_collator=CopyTaskCollator(),
-        compute_metrics=bit_error_metrics,
+        data_collator=BIT_TASKS[args.task].collator(),
+        compute_metrics=cost_metrics if metric == COST else bit_error_metrics,
         callbacks=[clock],
     )
     logger.info("%s on %s: %s parameters, %d training sequences", args.preset, args.task,
@@ -126,20 +151,18 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
     train_seconds = clock.elapsed()
 
     # the model now is the best checkpoint: its validation score decides whether the run learned the task
-    validation = trainer.evaluate()[f"eval_{METRIC}"]
+    validation = trainer.evaluate()[f"eval_{metric}"]
     threshold = convergence_threshold(args.task, args.preset)
     unconverged = None
-    if validation > threshold["maximum"]:
-        unconverged = (f"did not converge: {validation:.2f} {METRIC.replace('_', ' ')} on validation, above the "
+    if threshold is not None and validation > threshold["maximum"]:
+        unconverged = (f"did not converge: {validation:.2f} {metric.replace('_', ' ')} on validation, above the "
                        f"{threshold['maximum']} that the {threshold['preset']} preset reaches; "
                        f"try {threshold['hint']}")
-    test_splits = [split for split in data if split.startswith("test")]
-    scores = {}
-    for split in test_splits:
-        result = trainer.evaluate(data[split], metric_key_prefix=split)
-        scores[split] = {name: result[f"{split}_{name}"] for name in (METRIC, "sequences_copied")}
-    first_converged = next((entry for entry in clock.evaluations if entry.get(f"eval_{METRIC}", 1e9) <
-                            threshold["maximum"]), None)
+    scores = {split: test_scores(trainer, data, split, metric) for split in data if split.startswith("test")}
+    first_converged = None
+    if threshold is not None:
+        first_converged = next((entry for entry in clock.evaluations
+                                if entry.get(f"eval_{metric}", 1e9) < threshold["maximum"]), None)
     metrics = {
         "task": args.task,
         "preset": args.preset,
@@ -149,9 +172,9 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
         "train_seconds": round(train_seconds, 1),
         "train_steps": trainer.state.global_step,
         "best_checkpoint_step": best_step(trainer),
-        "validation_bit_errors_per_sequence": validation,
+        f"validation_{metric}": validation,
         "seconds_to_validation_below_threshold": first_converged["seconds"] if first_converged else None,
-        "evaluations": [{key: entry[key] for key in ("step", "seconds", f"eval_{METRIC}") if key in entry}
+        "evaluations": [{key: entry[key] for key in ("step", "seconds", f"eval_{metric}") if key in entry}
                         for entry in clock.evaluations],
         "test": scores,
         **({"did_not_converge": unconverged} if unconverged else {}),
@@ -163,31 +186,48 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
     return metrics
 
 
+def test_scores(trainer, data, split: str, metric: str) -> dict:
+    """A test split's scores: bit errors per sequence and the share answered exactly, or (N-grams) the cost per
+    sequence beside the Bayesian optimum's on the same sequences."""
+    result = trainer.evaluate(data[split], metric_key_prefix=split)
+    if metric == COST:
+        optimum = sum(ngram_optimal_cost(bits) for bits in data[split]["bits"]) / len(data[split])
+        return {COST: result[f"{split}_{COST}"], "optimal_cost_per_sequence": optimum}
+    return {name: result[f"{split}_{name}"] for name in (METRIC, "sequences_copied")}
+
+
 def best_step(trainer) -> int | None:
     checkpoint = trainer.state.best_model_checkpoint
     return int(Path(checkpoint).name.rpartition("-")[2]) if checkpoint else None
 
 
-def picture_sequence(data) -> list[list[int]]:
-    """The test sequence the memory picture shows: the first of the longest training length."""
+def picture_row(task: str, data) -> dict:
+    """The test example the memory picture shows: for the copy task the first of the longest training length, else
+    the first test example."""
+    if task != "copy":
+        return data["test"][0]
     longest = COPY_TRAIN_LENGTHS[1]
-    return next((sequence for sequence in data["test"]["sequence"] if len(sequence) == longest),
-                max(data["test"]["sequence"], key=len))
+    sequence = next((sequence for sequence in data["test"]["sequence"] if len(sequence) == longest),
+                    max(data["test"]["sequence"], key=len))
+    return {"sequence": sequence}
 
 
 def write_reports(args, preset: dict, trainer, data, folder: Path, metrics: dict, unconverged: str | None) -> None:
     """Training log and curve, the memory-access picture (the NTM) and the card, into the folder being exported."""
+    spec = BIT_TASKS[args.task]
     log = trainer.state.log_history
     (folder / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
-    plot_training_curve(log, folder / "training_curve.png", metric=f"eval_{METRIC}", x_axis="step")
+    plot_training_curve(log, folder / "training_curve.png", metric=f"eval_{spec.metric}", x_axis="step")
     picture = None
     if preset["model_type"] == "ntm":
-        plot_memory_access(trainer.model, picture_sequence(data), folder / MEMORY_PICTURE)
+        plot_memory_access(trainer.model, spec.collator()([picture_row(args.task, data)]), folder / MEMORY_PICTURE)
         picture = MEMORY_PICTURE
+    best = "the lowest cost" if spec.metric == COST else "the fewest bit errors"
     card = render_memory_model_card(
         model_name=f"{args.preset}-{args.task}",
         model_type=preset["model_type"],
-        task_description=TASK_DESCRIPTION,
+        task=args.task,
+        task_description=spec.description,
         config=trainer.model.config,
         scores=metrics["test"],
         command=metrics["command"],
@@ -195,19 +235,24 @@ def write_reports(args, preset: dict, trainer, data, folder: Path, metrics: dict
         memory_picture=picture,
         training_details=f"{metrics['parameters']:,} parameters; trained for {metrics['train_steps']:,} steps in "
                          f"{metrics['train_seconds']:.0f} s on {torch.get_num_threads()} CPU threads; the checkpoint "
-                         f"kept is step {metrics['best_checkpoint_step']}, the one with the fewest bit errors on the "
-                         "validation split.",
+                         f"kept is step {metrics['best_checkpoint_step']}, the one with {best} on the validation "
+                         "split.",
         warning=f"This run {unconverged}." if unconverged else "",
     )
     card.save(folder / "README.md")
 
 
 def report(args, metrics: dict, model_dir: Path, started: float, unconverged: str | None) -> None:
-    print(f"\n{args.preset} on {args.task}: bit errors per sequence (sequences copied without error)")
-    for split, score in metrics["test"].items():
-        print(f"  {split:>16}: {score[METRIC]:8.2f}  ({score['sequences_copied']:.1f}%)")
+    if task_metric(args.task) == COST:
+        print(f"\n{args.preset} on {args.task}: cost per sequence in bits (the Bayesian optimum's)")
+        for split, score in metrics["test"].items():
+            print(f"  {split:>16}: {score[COST]:8.2f}  ({score['optimal_cost_per_sequence']:.2f})")
+    else:
+        print(f"\n{args.preset} on {args.task}: bit errors per sequence (sequences answered without error)")
+        for split, score in metrics["test"].items():
+            print(f"  {split:>16}: {score[METRIC]:8.2f}  ({score['sequences_copied']:.1f}%)")
     print(f"saved {model_dir} in {time.perf_counter() - started:.0f} s total")
     warn_if_unconverged(args, unconverged)
 
 
-__all__ = ["bit_error_metrics", "run_memory_task"]
+__all__ = ["bit_error_metrics", "cost_metrics", "run_memory_task"]

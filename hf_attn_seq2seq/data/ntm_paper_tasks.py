@@ -242,16 +242,16 @@ NGRAM_LENGTH = 200
 NGRAM_BETA = 0.5  # each context's probability of a 1 is drawn from Beta(1/2, 1/2)
 
 
-def ngram_dataset(num_examples: int, rng=None) -> datasets.Dataset:
-    """`table` (the probability of a 1 after each of the 32 five-bit contexts, from Beta(1/2, 1/2)) and `bits`, 200
-    bits drawn from it (the first five uniformly)."""
+def ngram_dataset(num_examples: int, rng=None, length: int = NGRAM_LENGTH) -> datasets.Dataset:
+    """`table` (the probability of a 1 after each of the 32 five-bit contexts, from Beta(1/2, 1/2)) and `bits`,
+    `length` bits (200 in the paper) drawn from it (the first five uniformly)."""
     rng = rng if rng is not None else np.random.default_rng(0)
     rows = {"table": [], "bits": []}
     for _ in range(_check_size(num_examples)):
         table = rng.beta(NGRAM_BETA, NGRAM_BETA, size=2**NGRAM_CONTEXT)
         bits = [int(bit) for bit in rng.integers(0, 2, size=NGRAM_CONTEXT)]
         context = int("".join(map(str, bits)), 2)  # the last five bits, oldest first, as a number
-        for draw in rng.random(NGRAM_LENGTH - NGRAM_CONTEXT).tolist():
+        for draw in rng.random(length - NGRAM_CONTEXT).tolist():
             bit = int(draw < table[context])
             bits.append(bit)
             context = ((context << 1) | bit) & (2**NGRAM_CONTEXT - 1)
@@ -318,13 +318,13 @@ SORT_INPUTS = 20
 SORT_OUTPUTS = 16
 
 
-def priority_sort_dataset(num_examples: int, rng=None) -> datasets.Dataset:
-    """`vectors` (`20 x 8` bits) and `priorities`, one per vector, uniform in [-1, 1]."""
+def priority_sort_dataset(num_examples: int, rng=None, num_inputs: int = SORT_INPUTS) -> datasets.Dataset:
+    """`vectors` (`num_inputs x 8` bits, 20 in the paper) and `priorities`, one per vector, uniform in [-1, 1]."""
     rng = rng if rng is not None else np.random.default_rng(0)
     rows = {"vectors": [], "priorities": []}
     for _ in range(_check_size(num_examples)):
-        rows["vectors"].append(rng.integers(0, 2, size=(SORT_INPUTS, SORT_BITS)).tolist())
-        rows["priorities"].append(rng.uniform(-1.0, 1.0, size=SORT_INPUTS).tolist())
+        rows["vectors"].append(rng.integers(0, 2, size=(num_inputs, SORT_BITS)).tolist())
+        rows["priorities"].append(rng.uniform(-1.0, 1.0, size=num_inputs).tolist())
     return datasets.Dataset.from_dict(rows)
 
 
@@ -336,12 +336,15 @@ def load_priority_sort_task(num_examples: int | None = None, seed: int = 0) -> d
 
 
 class PrioritySortCollator(LaidOutTaskCollator):
-    """Inputs: each vector (8 bits) with its priority (channel 8), then a delimiter (channel 9). Labels: the 16
-    vectors of highest priority, highest first, over 16 blank steps."""
+    """Inputs: each vector (8 bits) with its priority (channel 8), then a delimiter (channel 9). Labels: the
+    `num_outputs` (16 in the paper) vectors of highest priority, highest first, over as many blank steps."""
 
     task = "priority_sort"
     input_size = SORT_BITS + 2
     output_size = SORT_BITS
+
+    def __init__(self, num_outputs: int = SORT_OUTPUTS):
+        self.num_outputs = _whole_number(num_outputs, "num_outputs", 1)
 
     def layout(self, row: dict) -> tuple[np.ndarray, np.ndarray]:
         vectors = _bit_array(row["vectors"], "vectors", (SORT_BITS,), f"a non-empty list of {SORT_BITS}-bit vectors")
@@ -352,16 +355,16 @@ class PrioritySortCollator(LaidOutTaskCollator):
         if priorities.shape != (len(vectors),) or not np.isfinite(priorities).all() or \
                 (np.abs(priorities) > 1).any():
             raise ValueError(f"priorities must be {len(vectors)} finite numbers in [-1, 1], one per vector.")
-        if len(vectors) < SORT_OUTPUTS:
-            raise ValueError(f"vectors must hold at least {SORT_OUTPUTS}, the number written back; got "
+        if len(vectors) < self.num_outputs:
+            raise ValueError(f"vectors must hold at least {self.num_outputs}, the number written back; got "
                              f"{len(vectors)}.")
         count = len(vectors)
-        inputs = np.zeros((count + 1 + SORT_OUTPUTS, self.input_size))
+        inputs = np.zeros((count + 1 + self.num_outputs, self.input_size))
         inputs[:count, :SORT_BITS] = vectors
         inputs[:count, SORT_BITS] = priorities
         inputs[count, SORT_BITS + 1] = 1.0
         labels = np.full((len(inputs), self.output_size), float(UNSCORED))
-        order = np.argsort(-priorities, kind="stable")[:SORT_OUTPUTS]
+        order = np.argsort(-priorities, kind="stable")[: self.num_outputs]
         labels[count + 1 :] = vectors[order]
         return inputs, labels
 

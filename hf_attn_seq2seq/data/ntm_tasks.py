@@ -61,6 +61,10 @@ class CopyTaskCollator:
     """Batches `sequence` rows into `inputs` `(batch, steps, bits + 1)` and `labels` `(batch, steps, bits)`, with -100
     at every step that is not part of the copy; shorter rows are padded with blank, unscored steps at the end."""
 
+    task = "copy"
+    input_size = COPY_BITS + 1  # the widths of the task's own 8-bit vectors (the collator takes any width)
+    output_size = COPY_BITS
+
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         if not rows:
             raise ValueError("No rows to batch: the copy task needs at least one sequence.")
@@ -81,5 +85,15 @@ class CopyTaskCollator:
         return {"inputs": inputs, "labels": labels}
 
 
-__all__ = ["COPY_BITS", "COPY_TEST_LENGTHS", "COPY_TRAIN_LENGTHS", "CopyTaskCollator", "copy_task_dataset",
+# Every task of bit vectors the training CLI offers, by name: the copy task and the paper's other four.
+from .ntm_paper_tasks import PAPER_TASKS, BitTask  # noqa: E402 (after the copy task, which it sits beside)
+
+BIT_TASKS = {
+    "copy": BitTask("copy", load_copy_task, CopyTaskCollator, "bit_errors_per_sequence",
+                    "the copy task of the Neural Turing Machine paper: read a sequence of random 8-bit vectors, then "
+                    "a delimiter, then write the sequence back"),
+    **PAPER_TASKS,
+}
+
+__all__ = ["BIT_TASKS", "COPY_BITS", "COPY_TEST_LENGTHS", "COPY_TRAIN_LENGTHS", "CopyTaskCollator", "copy_task_dataset",
            "load_copy_task"]

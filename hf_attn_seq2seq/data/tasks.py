@@ -67,16 +67,21 @@ def load_task(name: str, num_examples: int | None = None, seed: int = 0, **gener
     - `"reverse"`: a random string -> the string reversed (default 20,000).
     - `"copy"`: the Neural Turing Machine's copy task, sequences of bit vectors rather than text (see
       `ntm_tasks.load_copy_task` for its splits; default 160,000 training sequences).
+    - `"repeat_copy"`, `"associative_recall"`, `"ngrams"`, `"priority_sort"`: the paper's other tasks of bit vectors
+      (`ntm_paper_tasks`).
 
     The same `seed` gives the same data; sources are unique, so no source appears in two splits. `generator_options`
     go to the task's generator (`languages` for the date task).
     """
-    if name == "copy":
-        from .ntm_tasks import load_copy_task
+    from .ntm_tasks import BIT_TASKS
 
-        return load_copy_task(num_examples, seed)
+    if name in BIT_TASKS:
+        if generator_options:
+            raise ValueError(f"Task {name!r} takes no options; got {', '.join(sorted(generator_options))}.")
+        return BIT_TASKS[name].load(num_examples, seed)
     if name not in EXAMPLE_GENERATORS:
-        raise ValueError(f"Unknown task {name!r}; expected one of {', '.join(repr(t) for t in TASKS)}, 'copy'.")
+        names = ", ".join(repr(task) for task in TASKS + tuple(BIT_TASKS))
+        raise ValueError(f"Unknown task {name!r}; expected one of {names}.")
     if generator_options and name != "date":
         raise ValueError(f"Task {name!r} takes no options; got {', '.join(sorted(generator_options))}.")
     num_examples = DEFAULT_SIZES[name] if num_examples is None else num_examples
