@@ -197,6 +197,21 @@ def _memory_results_table(task: str, scores: dict[str, dict[str, float]]) -> str
         for split, score in scores.items())
 
 
+MEMORY_RESULTS_INTROS = {
+    "copy": "Bit errors per sequence (8 bits per vector; lower is better) and the share of sequences copied without "
+            "an error. Training saw lengths 1-20 only; the longer test splits measure whether what the model learned "
+            "generalises.",
+    "repeat_copy": "Bit errors per sequence over the copies and the end marker (lower is better), and the share of "
+                   "sequences answered without an error. Training saw 1-10 vectors copied 1-10 times; "
+                   "`test_repeats_20` asks for 11-20 copies and `test_length_20` copies 11-20 vectors.",
+    "associative_recall": "Bit errors per answer (one item, 18 bits; lower is better), and the share answered "
+                          "without an error. Training saw lists of 2-6 items; `test_items_12` has 7-12.",
+    "ngrams": "The cost of predicting each next bit, in bits per sequence of 200 (lower is better), beside the "
+              "Bayesian optimum's on the same sequences (it counts what followed each context so far; the paper's "
+              "yardstick).",
+    "priority_sort": "Bit errors per sequence over the 16 vectors written back (lower is better), and the share "
+                     "sorted without an error.",
+}
 MEMORY_PICTURE_NOTES = {
     "copy": "One test sequence of 20 vectors: inputs and outputs above, the write and read weightings over the memory "
             "rows below, step by step. The write head stores the vectors row after row; after the delimiter the read "
@@ -258,6 +273,8 @@ def render_memory_model_card(
         architecture=architecture,
         results_table=results_table,
         usage_code=usage,
+        usage_note="" if task == "copy" else " (the package lays out the task's examples)",
+        results_intro=MEMORY_RESULTS_INTROS[task],
         memory_section=memory_section,
         command=command,
         training_details=training_details,

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, TrainerCallback
 
 import training.train as train_module
+from hf_attn_seq2seq.data.ntm_tasks import BIT_TASKS
 from hf_attn_seq2seq.data.tasks import load_task
 from training.train import main
 
@@ -163,6 +164,9 @@ def test_each_toy_task_defaults_to_its_own_preset_which_states_its_threshold():
         threshold = train_module.convergence_threshold(task)
         if task == "copy":  # an error count: at most this many wrong bits per sequence
             assert threshold["metric"] == "bit_errors_per_sequence" and 0 < threshold["maximum"] < 1
+        elif task in BIT_TASKS:  # the paper's other tasks: an error count or a cost, in the task's own metric
+            assert threshold is None or (threshold["metric"] == BIT_TASKS[task].metric and threshold["maximum"] > 0
+                                         and threshold["hint"])
         elif task != "translation":
             assert threshold["metric"] == "exact_match" and 90 <= threshold["minimum"] <= 100 and threshold["hint"]
     assert train_module.parse_args(["--task", "addition", "--preset", "peeky", "--output-dir", "x"]).preset == "peeky"
