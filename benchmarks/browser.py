@@ -104,7 +104,7 @@ class DemoPage:
         self.driver = webdriver.Chrome(service=Service(driver), options=options)
         self.timeout = timeout
         self.driver.get(url)
-        self.wait_for(lambda: self.find("#source textarea"))
+        self.wait_for(lambda: self.find("#source textarea") or self.find("#memory-run"))
 
     def __enter__(self) -> "DemoPage":
         return self
@@ -182,6 +182,34 @@ class DemoPage:
                                   or self.text_of(f"#compare-message-{index}") for index in range(count)))
         return [(self.text_of(f"#compare-output-{index} textarea"), self.text_of(f"#compare-message-{index}"),
                  len(self.find_all(f"#compare-heatmap-{index} svg g.heatmap-row"))) for index in range(count)]
+
+    def run_memory(self, seed=None, size=None, typed: str | None = None, step=None) -> tuple[str, str, dict]:
+        """The "Memory" tab: set what is given, click Run and wait for the summary to change; returns (summary, step
+        description, {picture class: number of steps drawn})."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        tab = self.driver.find_elements(By.XPATH, "//button[@role='tab'][contains(., 'Memory')]")
+        if tab:
+            tab[0].click()
+        self.wait_for(lambda: self.find("#memory-run") is not None and self.find("#memory-run").is_displayed())
+        for elem_id, value in (("memory-seed", seed), ("memory-size", size), ("memory-step", step)):
+            if value is not None:
+                box = self.find(f"#{elem_id} input")
+                box.send_keys(Keys.CONTROL, "a")
+                box.send_keys(str(value), Keys.TAB)
+        if typed is not None:
+            box = self.find("#memory-typed textarea")
+            box.send_keys(Keys.CONTROL, "a")
+            box.send_keys(Keys.DELETE)
+            if typed:
+                box.send_keys(typed)
+        before = self.text_of("#memory-summary")
+        self.find("#memory-run").click()
+        self.wait_for(lambda: self.text_of("#memory-summary") not in ("", before))
+        drawn = {kind: len(self.find_all(f"#memory-view svg.memory-{kind} g.memory-step"))
+                 for kind in ("inputs", "outputs", "writes", "reads")}
+        return self.text_of("#memory-summary"), self.text_of("#memory-step-text"), drawn
 
     def screenshot(self, path: str | Path) -> None:
         """The whole page, cropped to its content height."""

@@ -260,13 +260,16 @@ def package_source_files() -> list[tuple[str, bytes]]:
     return files
 
 
+SPACE_MODEL_TYPES = ("attn_seq2seq", "ntm")  # the demo's text view and its memory view
+
+
 def check_space_fits(folder: str | Path) -> None:
-    """The demo Space serves the attention seq2seq only; refuse a folder of another model (e.g. the NTM) before
-    anything is sent."""
+    """The demo Space serves the attention seq2seq and the Neural Turing Machine; refuse a folder of another model
+    (e.g. the NTM's LSTM baseline) before anything is sent."""
     config_path = Path(folder) / "config.json"
     model_type = json.loads(config_path.read_text()).get("model_type") if config_path.is_file() else None
-    if model_type != "attn_seq2seq":
-        raise ValueError(f"--space: the demo serves attn_seq2seq models, and {folder} holds "
+    if model_type not in SPACE_MODEL_TYPES:
+        raise ValueError(f"--space: the demo serves attn_seq2seq and ntm models, and {folder} holds "
                          f"{'a ' + repr(model_type) if model_type else 'no'} model. Push it without --space.")
 
 

@@ -113,3 +113,18 @@ def demo_models(tmp_path_factory) -> dict[str, str]:
                     "--set", "learning_rate=0.01", "--num-heatmaps", "0", "--allow-unconverged"])
         folders[label] = str(output / "model")
     return folders
+
+
+@pytest.fixture(scope="session")
+def memory_demo_models(tmp_path_factory) -> dict[str, str]:
+    """Tiny trained Neural Turing Machines for the demo's memory view: task -> model folder (copy, repeat copy)."""
+    from training.train import main as train_main
+
+    folders = {}
+    for task in ("copy", "repeat_copy"):
+        output = tmp_path_factory.mktemp(f"demo-{task}")
+        train_main(["--task", task, "--preset", "ntm", "--num-examples", "64", "--output-dir", str(output),
+                    "--set", "controller_size=16", "--set", "memory_rows=32", "--set", "memory_width=6",
+                    "--set", "max_steps=8", "--set", "eval_steps=4", "--set", "logging_steps=4", "--allow-unconverged"])
+        folders[task] = str(output / "model")
+    return folders

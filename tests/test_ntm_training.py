@@ -154,8 +154,12 @@ def test_the_push_sends_a_copy_model_folder_but_no_demo_space_for_it(tmp_path, c
     for name in FOLDER_FILES | {"memory_access.png"}:
         assert name in listed
     assert "(usage snippet loads someone/ntm-copy)" in listed
-    assert push_main([str(folder), "--repo-id", "someone/ntm-copy", "--space", "--dry-run"]) == 2
-    assert "the demo serves attn_seq2seq models, and" in capsys.readouterr().err
+    # the demo's memory view serves the NTM in a Space; its LSTM baseline has no memory to show
+    assert push_main([str(folder), "--repo-id", "someone/ntm-copy", "--space", "--dry-run"]) == 0
+    assert "app.py" in capsys.readouterr().out
+    train_copy(tmp_path, "lstm")
+    assert push_main([str(tmp_path / "lstm" / "model"), "--repo-id", "someone/lstm-copy", "--space", "--dry-run"]) == 2
+    assert "the demo serves attn_seq2seq and ntm models, and" in capsys.readouterr().err
 
 
 def test_the_demo_names_a_copy_model_it_does_not_serve(tmp_path):
