@@ -11,8 +11,14 @@ import pytest
 import torch
 
 from hf_attn_seq2seq.data.ntm_tasks import copy_task_dataset
-from hf_attn_seq2seq.demo import (DemoInputError, DemoModel, MemoryDemoModel, describe_step, load_demo_model,
-                                  memory_views)
+from hf_attn_seq2seq.demo import (
+    DemoInputError,
+    DemoModel,
+    MemoryDemoModel,
+    describe_step,
+    load_demo_model,
+    memory_views,
+)
 from hf_attn_seq2seq.models.ntm.configuration_ntm import LSTMBaselineConfig
 
 
@@ -35,7 +41,8 @@ def pictures(page_html: str) -> dict[str, ElementTree.Element]:
 
 def cell_values(svg: ElementTree.Element) -> np.ndarray:
     """`(steps, rows)`: the value in each cell's tooltip."""
-    return np.array([[float(rect.find(f"{SVG}title").text.split(": ")[1].split()[0]) for rect in group.iter(f"{SVG}rect")]
+    return np.array([[float(rect.find(f"{SVG}title").text.split(": ")[1].split()[0])
+                      for rect in group.iter(f"{SVG}rect")]
                      for group in svg.iter(f"{SVG}g") if group.get("class") == "memory-step"])
 
 
@@ -60,7 +67,8 @@ def test_the_view_draws_what_the_model_computes_on_a_generated_copy_example(copy
     drawn = pictures(page)
     assert set(drawn) == {"memory-inputs", "memory-outputs", "memory-writes", "memory-reads"}
     np.testing.assert_array_equal(cell_values(drawn["memory-inputs"]), plain_copy_layout(sequence)[0].numpy())
-    np.testing.assert_allclose(cell_values(drawn["memory-outputs"]), torch.sigmoid(output.logits[0]).numpy(), atol=6e-4)
+    np.testing.assert_allclose(cell_values(drawn["memory-outputs"]), torch.sigmoid(output.logits[0]).numpy(),
+                               atol=6e-4)
     for name, weights in (("memory-writes", output.write_weights[0]), ("memory-reads", output.read_weights[0])):
         rows = [int(label.text) for label in drawn[name].iter(f"{SVG}text") if label.text.isdigit()]
         values = cell_values(drawn[name])
