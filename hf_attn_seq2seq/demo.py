@@ -14,8 +14,8 @@ all on the same input. A Neural Turing Machine's folder (`training.train --task 
 write weightings over the memory rows at every step, with a step to follow.
 
 The model logic (`DemoModel`, `MemoryDemoModel`, `heatmap_svg`, `memory_svg`) needs only this package; the page
-needs Gradio (`pip install "hf_attn_seq2seq[demo]"`). Local folders work offline: the page loads no fonts or scripts from the
-network.
+needs Gradio (`pip install "hf_attn_seq2seq[demo]"`). Local folders work offline: the page loads no fonts or scripts
+from the network.
 """
 
 import argparse
