@@ -5,10 +5,11 @@
 For each seed, `training.train --task copy` trains `--preset ntm` and `--preset lstm` side by side, each a separate
 process on one CPU thread (the two share the 2 cores), for the same wall time. Both read the same data (the seed's
 copy task), with the same optimizer, batch size and schedule; each keeps its checkpoint with the fewest bit errors on
-the validation split (lengths 1-20). Then each is scored on test sequences of lengths 1-20 and on lengths 30, 40, 60
-and 80, which no training sequence reaches. Records NTM_COPY.json and RESULTS.md section 10, and copies the memory
-picture of the first converged NTM seed to docs/ntm_memory_access.png, with what the picture shows measured: the row
-each head weights most at each step. `--report-only` rebuilds the record from the output folders of a finished run.
+the validation split (lengths 1-20). Then each is scored on test sequences of lengths 1-20, on lengths 30 to 120,
+which no training sequence reaches, and on lengths 1-20 at fixed shares of ones (10% to 90%). Records NTM_COPY.json
+and RESULTS.md section 10, and copies the memory picture of the first converged NTM seed to
+docs/ntm_memory_access.png, with what the picture shows measured: the row each head weights most at each step.
+`--report-only` rebuilds the record from the output folders of a finished run.
 """
 
 import argparse
@@ -24,7 +25,7 @@ import torch
 from transformers import AutoModel
 
 from benchmarks.report import NTM_COPY_PATH, rewrite_results
-from hf_attn_seq2seq.data.ntm_tasks import CopyTaskCollator, load_copy_task
+from hf_attn_seq2seq.data.ntm_tasks import COPY_TRAIN_ONES, CopyTaskCollator, load_copy_task
 from training.runs import RunFolder
 
 
@@ -32,21 +33,21 @@ PRESETS = ("ntm", "lstm")
 PICTURE_PATH = Path("docs/ntm_memory_access.png")
 
 
-def train_command(preset: str, seed: int, minutes: float, output_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "training.train", "--task", "copy", "--preset", preset, "--seed", str(seed),
+def train_command(preset: str, seed: int, minutes: float, output_dir: Path, task: str = "copy") -> list[str]:
+    return [sys.executable, "-m", "training.train", "--task", task, "--preset", preset, "--seed", str(seed),
             "--output-dir", str(output_dir), "--max-train-minutes", str(minutes), "--set", "max_steps=10000000",
             "--overwrite-output-dir", "--allow-unconverged"]
 
 
-def run_pair(seed: int, minutes: float, root: Path) -> dict:
-    """Both presets at once on `seed`, one thread each; returns each one's metrics.json."""
+def run_pair(seed: int, minutes: float, root: Path, task: str = "copy") -> dict:
+    """Both presets at once on `seed` of `task`, one thread each; returns each one's metrics.json."""
     environment = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1",
                        HF_DATASETS_OFFLINE="1", TQDM_DISABLE="1")
     processes = {}
     for preset in PRESETS:
         output_dir = root / f"{preset}-seed{seed}"
         log = open(root / f"{preset}-seed{seed}.log", "w")
-        processes[preset] = (subprocess.Popen(train_command(preset, seed, minutes, output_dir), stdout=log,
+        processes[preset] = (subprocess.Popen(train_command(preset, seed, minutes, output_dir, task), stdout=log,
                                               stderr=subprocess.STDOUT, env=environment), log, output_dir)
     results = {}
     for preset, (process, log, output_dir) in processes.items():
@@ -108,8 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     # Runs of the same length add their seeds to the record (a seed run again replaces its entry).
     previous = json.loads(NTM_COPY_PATH.read_text()) if NTM_COPY_PATH.exists() else {}
-    if previous.get("minutes") != args.minutes:
-        previous = {}
+    if previous.get("minutes") != args.minutes or previous.get("train_ones") != list(COPY_TRAIN_ONES):
+        previous = {}  # another budget or another training distribution: a new record
     seeds = dict(previous.get("seeds", {}))
     for seed in args.seeds:
         pair = read_pair(seed, args.output_dir) if args.report_only else run_pair(seed, args.minutes, args.output_dir)
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = {
         "commands": commands + ["python -m benchmarks.ntm_copy " + " ".join(sys.argv[1:] if argv is None else argv)],
         "minutes": args.minutes,
+        "train_ones": list(COPY_TRAIN_ONES),
         "wall_seconds": previous.get("wall_seconds", 0) + round(time.perf_counter() - started),
         "seeds": seeds,
     }

@@ -186,6 +186,8 @@ def _memory_results_table(task: str, scores: dict[str, dict[str, float]]) -> str
             for split, score in scores.items())
     if task == "copy":
         def label(split: str) -> str:
+            if split.startswith("test_ones_"):
+                return f"1-20, {split.rpartition('_')[2]}% ones"
             return "1-20" if split == "test" else split.rpartition("_")[2]
         header = "| test lengths | bit errors per sequence | sequences copied |"
     else:
@@ -199,8 +201,9 @@ def _memory_results_table(task: str, scores: dict[str, dict[str, float]]) -> str
 
 MEMORY_RESULTS_INTROS = {
     "copy": "Bit errors per sequence (8 bits per vector; lower is better) and the share of sequences copied without "
-            "an error. Training saw lengths 1-20 only; the longer test splits measure whether what the model learned "
-            "generalises.",
+            "an error. Training saw lengths 1-20 only, each sequence with 10-90% of its bits on; the longer test "
+            "splits (half the bits on) measure whether what the model learned generalises in length, the splits at "
+            "a fixed share of ones whether it copies any content.",
     "repeat_copy": "Bit errors per sequence over the copies and the end marker (lower is better), and the share of "
                    "sequences answered without an error. Training saw 1-10 vectors copied 1-10 times; "
                    "`test_repeats_20` asks for 11-20 copies and `test_length_20` copies 11-20 vectors.",

@@ -8,12 +8,14 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
 from hf_attn_seq2seq import LSTMBaselineConfig, LSTMBaselineModel, NTMConfig, NTMModel
-from hf_attn_seq2seq.data.ntm_tasks import COPY_TEST_LENGTHS, CopyTaskCollator, copy_task_dataset
+from hf_attn_seq2seq.data.ntm_tasks import (COPY_TEST_LENGTHS, COPY_TEST_ONES_PERCENT, COPY_TRAIN_ONES,
+                                            CopyTaskCollator, copy_task_dataset)
 from hf_attn_seq2seq.data.tasks import load_task
 from hf_attn_seq2seq.models.ntm.modeling_ntm import (
     UNSCORED,
@@ -168,6 +170,14 @@ def test_the_copy_collator_lays_out_input_delimiter_and_scored_copy():
     dataset = copy_task_dataset(50, lengths=(1, 3), bits=2, seed=4)
     assert {len(row) for row in dataset["sequence"]} <= {1, 2, 3} and dataset["sequence"] == copy_task_dataset(
         50, lengths=(1, 3), bits=2, seed=4)["sequence"]
+    assert np.concatenate(copy_task_dataset(20, lengths=(3, 3), ones_probability=0.0)["sequence"]).sum() == 0
+    assert np.concatenate(copy_task_dataset(20, lengths=(3, 3), ones_probability=1.0)["sequence"]).min() == 1
+
+
+@pytest.mark.parametrize("ones", [-0.1, 1.5, (0.9, 0.1), (0.1,), "half", True])
+def test_a_share_of_ones_that_is_not_a_probability_is_refused(ones):
+    with pytest.raises(ValueError, match="ones_probability must be a probability or a pair"):
+        copy_task_dataset(2, ones_probability=ones)
 
 
 def test_a_tiny_copy_task_is_learned_in_seconds():
@@ -235,12 +245,19 @@ def test_padding_changes_no_sequences_outputs_or_loss(kind):
 
 def test_the_copy_task_has_training_lengths_and_longer_test_splits_from_separate_streams():
     data = load_task("copy", num_examples=300, seed=5)
-    assert list(data) == ["train", "validation", "test"] + [f"test_length_{n}" for n in COPY_TEST_LENGTHS]
+    assert list(data) == ["train", "validation", "test"] + [f"test_length_{n}" for n in COPY_TEST_LENGTHS] + [
+        f"test_ones_{percent}" for percent in COPY_TEST_ONES_PERCENT]
     assert len(data["train"]) == 300
-    for split in ("train", "validation", "test"):
+    for split in ("train", "validation", "test", *(f"test_ones_{percent}" for percent in COPY_TEST_ONES_PERCENT)):
         assert {len(sequence) for sequence in data[split]["sequence"]} <= set(range(1, 21))
     for length in COPY_TEST_LENGTHS:
         assert {len(sequence) for sequence in data[f"test_length_{length}"]["sequence"]} == {length}
+    # the share of ones: fixed per split where the split says so, spread over COPY_TRAIN_ONES in training
+    for percent in COPY_TEST_ONES_PERCENT:
+        assert np.mean(np.concatenate(data[f"test_ones_{percent}"]["sequence"])) == pytest.approx(percent / 100,
+                                                                                                  abs=0.02)
+    shares = [np.mean(sequence) for sequence in data["train"]["sequence"] if len(sequence) >= 15]
+    assert COPY_TRAIN_ONES[0] - 0.1 < min(shares) < 0.25 and 0.75 < max(shares) < COPY_TRAIN_ONES[1] + 0.1
     assert {len(vector) for vector in data["test"]["sequence"][0]} == {8}
     assert data["validation"]["sequence"] != data["test"]["sequence"][: len(data["validation"])]
     again = load_task("copy", num_examples=300, seed=5)

@@ -15,7 +15,7 @@ from huggingface_hub.repocard_data import model_index_to_eval_results
 from transformers import AutoModel
 
 from hf_attn_seq2seq import LSTMBaselineModel, NTMModel
-from hf_attn_seq2seq.data.ntm_tasks import COPY_TEST_LENGTHS
+from hf_attn_seq2seq.data.ntm_tasks import COPY_TEST_LENGTHS, COPY_TEST_ONES_PERCENT
 from training.train import main
 
 
@@ -39,7 +39,8 @@ def test_the_ntm_preset_trains_and_writes_a_hub_ready_folder_with_its_memory_pic
     assert {path.name for path in folder.iterdir()} == FOLDER_FILES | {"memory_access.png"}
     assert (folder / "memory_access.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert metrics["model_type"] == "ntm" and metrics["train_steps"] == 24
-    assert list(metrics["test"]) == ["test"] + [f"test_length_{n}" for n in COPY_TEST_LENGTHS]
+    assert list(metrics["test"]) == ["test"] + [f"test_length_{n}" for n in COPY_TEST_LENGTHS] + [
+        f"test_ones_{percent}" for percent in COPY_TEST_ONES_PERCENT]
     for score in metrics["test"].values():
         assert 0 <= score["bit_errors_per_sequence"] and 0 <= score["sequences_copied"] <= 100
     # the longer the sequences, the more bits an untrained model gets wrong
@@ -50,6 +51,7 @@ def test_the_ntm_preset_trains_and_writes_a_hub_ready_folder_with_its_memory_pic
     assert json.loads((folder / "metrics.json").read_text())["test"] == metrics["test"]
     card = (folder / "README.md").read_text()
     assert "![memory access](memory_access.png)" in card and "| 80 |" in card and "Warning" in card
+    assert "| 1-20, 10% ones |" in card
     metadata = yaml.safe_load(card.split("---")[1])
     _, results = model_index_to_eval_results(metadata["model-index"])
     assert {(r.dataset_split, r.metric_type): r.metric_value for r in results} == {

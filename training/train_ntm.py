@@ -101,7 +101,7 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArgu
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=16,
         per_device_eval_batch_size=256,
-        learning_rate=3e-3,
+        learning_rate=1e-3,
         lr_scheduler_type="constant",
         max_grad_norm=10.0,
         max_steps=8000,

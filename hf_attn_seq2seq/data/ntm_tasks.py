@@ -7,7 +7,10 @@ the extra delimiter channel on), then blank steps during which it must write the
     labels   -100 -100 ... -100  -100   v1 v2 ... vL     (-100: not scored; only the copy is)
 
 `load_copy_task` (`load_task("copy")`) gives training sequences of lengths 1-20, as in the paper, and test splits of
-lengths 30, 40, 60 and 80 that no training sequence reaches, to measure whether what was learned generalises.
+lengths 30 to 120 that no training sequence reaches, to measure whether what was learned generalises in length, and
+of lengths 1-20 with a tenth to nine tenths of the bits on, to measure whether it generalises in content. Each
+training sequence draws its share of ones uniformly from 0.1-0.9 (the paper's are all 0.5): a model trained on
+half-on vectors only loses its place in the memory on sparse ones (RESULTS.md, section 10).
 """
 
 import datasets
@@ -19,16 +22,25 @@ from hf_attn_seq2seq.models.ntm.modeling_ntm import UNSCORED
 
 COPY_BITS = 8
 COPY_TRAIN_LENGTHS = (1, 20)
-COPY_TEST_LENGTHS = (30, 40, 60, 80)  # the paper's figure 4 shows these lengths
+COPY_TEST_LENGTHS = (30, 40, 60, 80, 100, 120)  # the paper's figure 4 shows 30-80; 120 still fits 128 memory rows
+COPY_TRAIN_ONES = (0.1, 0.9)  # each training sequence's share of ones, drawn uniformly per sequence
+COPY_TEST_ONES_PERCENT = (10, 25, 50, 75, 90)  # test splits of lengths 1-20 at a fixed share of ones
 COPY_DEFAULT_TRAIN_SIZE = 160_000  # beyond 20 minutes of training at batch 16 on one CPU core
 COPY_EVALUATION_SIZES = {"validation": 512, "test": 1024, "longer": 256}
 
 
 def copy_task_dataset(num_examples: int, lengths: tuple[int, int] = COPY_TRAIN_LENGTHS, bits: int = COPY_BITS,
-                      seed: int | list[int] = 0) -> datasets.Dataset:
+                      seed: int | list[int] = 0,
+                      ones_probability: float | tuple[float, float] = 0.5) -> datasets.Dataset:
     """`num_examples` sequences with a `sequence` column: `length x bits` lists of 0/1, the length uniform in
-    `lengths` (inclusive). The same seed gives the same data."""
+    `lengths` (inclusive), each bit 1 with `ones_probability` (a pair `(low, high)`: a probability drawn uniformly
+    per sequence). The same seed gives the same data."""
     low, high = lengths
+    densities = tuple(ones_probability) if isinstance(ones_probability, (tuple, list)) else (ones_probability,) * 2
+    if len(densities) != 2 or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in densities) \
+            or not 0 <= densities[0] <= densities[1] <= 1:
+        raise ValueError(f"ones_probability must be a probability or a pair (low, high) of them, got "
+                         f"{ones_probability!r}.")
     if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 1:
         raise ValueError(f"num_examples must be a positive integer, got {num_examples!r}.")
     if not 1 <= low <= high:
@@ -36,24 +48,30 @@ def copy_task_dataset(num_examples: int, lengths: tuple[int, int] = COPY_TRAIN_L
     if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
         raise ValueError(f"bits must be a positive integer, got {bits!r}.")
     rng = np.random.default_rng(seed)  # a seed may also be a list of ints (numpy's SeedSequence entropy)
-    sequences = [rng.integers(0, 2, size=(int(rng.integers(low, high + 1)), bits)).tolist()
-                 for _ in range(num_examples)]
+    sequences = []
+    for _ in range(num_examples):
+        length = int(rng.integers(low, high + 1))
+        density = rng.uniform(*densities)
+        sequences.append((rng.random((length, bits)) < density).astype(int).tolist())
     return datasets.Dataset.from_dict({"sequence": sequences})
 
 
 def load_copy_task(num_examples: int | None = None, seed: int = 0) -> datasets.DatasetDict:
     """The copy task as `DatasetDict`: `train` (`num_examples` sequences, default 160,000), `validation` and `test` of
-    lengths 1-20, and `test_length_30`, `test_length_40`, `test_length_60`, `test_length_80`. Every split is drawn
-    from its own random stream of `seed`, so no split repeats another and the same seed gives the same data."""
+    lengths 1-20 with a share of ones from `COPY_TRAIN_ONES`; `test_length_30` ... `test_length_120` (half the bits
+    on); and `test_ones_10` ... `test_ones_90`, lengths 1-20 with that percentage of ones. Every split is drawn from
+    its own random stream of `seed`, so no split repeats another and the same seed gives the same data."""
     num_examples = COPY_DEFAULT_TRAIN_SIZE if num_examples is None else num_examples
-    splits = {"train": (num_examples, COPY_TRAIN_LENGTHS),
-              "validation": (COPY_EVALUATION_SIZES["validation"], COPY_TRAIN_LENGTHS),
-              "test": (COPY_EVALUATION_SIZES["test"], COPY_TRAIN_LENGTHS)}
+    splits = {"train": (num_examples, COPY_TRAIN_LENGTHS, COPY_TRAIN_ONES),
+              "validation": (COPY_EVALUATION_SIZES["validation"], COPY_TRAIN_LENGTHS, COPY_TRAIN_ONES),
+              "test": (COPY_EVALUATION_SIZES["test"], COPY_TRAIN_LENGTHS, COPY_TRAIN_ONES)}
     for length in COPY_TEST_LENGTHS:
-        splits[f"test_length_{length}"] = (COPY_EVALUATION_SIZES["longer"], (length, length))
+        splits[f"test_length_{length}"] = (COPY_EVALUATION_SIZES["longer"], (length, length), 0.5)
+    for percent in COPY_TEST_ONES_PERCENT:
+        splits[f"test_ones_{percent}"] = (COPY_EVALUATION_SIZES["longer"], COPY_TRAIN_LENGTHS, percent / 100)
     return datasets.DatasetDict({
-        split: copy_task_dataset(size, lengths, seed=[seed, index])
-        for index, (split, (size, lengths)) in enumerate(splits.items())
+        split: copy_task_dataset(size, lengths, seed=[seed, index], ones_probability=ones)
+        for index, (split, (size, lengths, ones)) in enumerate(splits.items())
     })
 
 
@@ -86,7 +104,8 @@ class CopyTaskCollator:
 
 
 # Every task of bit vectors the training CLI offers, by name: the copy task and the paper's other four.
-from .ntm_paper_tasks import PAPER_TASKS, BitTask  # noqa: E402 (after the copy task, which it sits beside)
+from .ntm_paper_tasks import PAPER_TASKS, BitTask  # noqa: E402, I001 (after the copy task, which it sits beside)
+
 
 BIT_TASKS = {
     "copy": BitTask("copy", load_copy_task, CopyTaskCollator, "bit_errors_per_sequence",
@@ -95,5 +114,5 @@ BIT_TASKS = {
     **PAPER_TASKS,
 }
 
-__all__ = ["BIT_TASKS", "COPY_BITS", "COPY_TEST_LENGTHS", "COPY_TRAIN_LENGTHS", "CopyTaskCollator", "copy_task_dataset",
-           "load_copy_task"]
+__all__ = ["BIT_TASKS", "COPY_BITS", "COPY_TEST_LENGTHS", "COPY_TEST_ONES_PERCENT", "COPY_TRAIN_LENGTHS",
+           "COPY_TRAIN_ONES", "CopyTaskCollator", "copy_task_dataset", "load_copy_task"]

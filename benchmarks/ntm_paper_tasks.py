@@ -1,0 +1,103 @@
+"""The Neural Turing Machine against its LSTM baseline on the paper's other tasks (Graves et al. 2014, sections
+4.2-4.5): repeat copy, associative recall, dynamic N-grams and priority sort.
+
+    python -m benchmarks.ntm_paper_tasks --minutes 30 --seeds 0 1 --tasks repeat_copy associative_recall
+
+For each task and seed, `training.train --task TASK` trains `--preset ntm` and `--preset lstm` side by side, each a
+process on one CPU thread (the two share the 2 cores), for the same wall time, on the same data (the seed's task),
+with the same optimizer, batch size and schedule (the presets' own: Adam 1e-3, batches of 16, gradients clipped at
+10). Each keeps its checkpoint best on the validation split in the task's metric (bit errors per sequence; cost per
+sequence for N-grams); every test split, the generalisation splits included, is scored once at the end. Records
+NTM_PAPER_TASKS.json (each run's validation curve with it) and RESULTS.md section 13, and copies each task's memory
+picture (the first seed's NTM) to docs/ntm_<task>_memory_access.png. Runs of the same budget add their tasks and
+seeds to the record; `--report-only` rebuilds it from the output folders of finished runs.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.ntm_copy import PRESETS, run_pair
+from benchmarks.report import NTM_PAPER_TASKS_PATH, rewrite_results
+from hf_attn_seq2seq.data.ntm_paper_tasks import PAPER_TASKS
+from training.runs import RunFolder
+
+
+def picture_path(task: str) -> Path:
+    return Path(f"docs/ntm_{task}_memory_access.png")
+
+
+def read_pair(task: str, seed: int, root: Path) -> dict:
+    results = {}
+    for preset in PRESETS:
+        folder = RunFolder(root / task / f"{preset}-seed{seed}").model
+        results[preset] = json.loads((folder / "metrics.json").read_text()) | {"folder": str(folder)}
+    return results
+
+
+def summary(metrics: dict, metric: str) -> dict:
+    """What the report needs from one run's metrics.json."""
+    return {
+        "parameters": metrics["parameters"],
+        "train_seconds": metrics["train_seconds"],
+        "train_steps": metrics["train_steps"],
+        "best_checkpoint_step": metrics["best_checkpoint_step"],
+        "validation": metrics[f"validation_{metric}"],
+        "curve": [[entry["step"], round(entry["seconds"], 1), entry[f"eval_{metric}"]]
+                  for entry in metrics["evaluations"] if f"eval_{metric}" in entry],
+        "test": metrics["test"],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=30.0, help="training wall time of each model")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--tasks", nargs="+", choices=sorted(PAPER_TASKS), default=sorted(PAPER_TASKS))
+    parser.add_argument("--output-dir", type=Path, default=Path("outputs/ntm-paper-tasks"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: rebuild the record from the output folders of finished runs")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    previous = json.loads(NTM_PAPER_TASKS_PATH.read_text()) if NTM_PAPER_TASKS_PATH.exists() else {}
+    if previous.get("minutes") != args.minutes:
+        previous = {}  # another budget: a new record
+    tasks = dict(previous.get("tasks", {}))
+    for task in args.tasks:
+        metric = PAPER_TASKS[task].metric
+        root = args.output_dir / task
+        root.mkdir(parents=True, exist_ok=True)
+        seeds = dict(tasks.get(task, {}).get("seeds", {}))
+        for seed in args.seeds:
+            pair = read_pair(task, seed, args.output_dir) if args.report_only else \
+                run_pair(seed, args.minutes, root, task)
+            seeds[str(seed)] = {preset: summary(result, metric) for preset, result in pair.items()}
+            print(f"{task} seed {seed}: " + ", ".join(
+                f"{preset} {pair[preset][f'validation_{metric}']:.2f} {metric.replace('_', ' ')} on validation"
+                for preset in PRESETS), flush=True)
+        first_seed = min(seeds, key=int)
+        picture = RunFolder(root / f"ntm-seed{first_seed}").model / "memory_access.png"
+        entry = {"metric": metric, "seeds": dict(sorted(seeds.items(), key=lambda item: int(item[0])))}
+        if picture.is_file():
+            picture_path(task).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(picture, picture_path(task))
+            entry["picture"] = {"path": str(picture_path(task)), "seed": first_seed}
+        tasks[task] = entry
+    commands = previous.get("commands", [])
+    record = {
+        "commands": commands + ["python -m benchmarks.ntm_paper_tasks " + " ".join(sys.argv[1:] if argv is None
+                                                                                      else argv)],
+        "minutes": args.minutes,
+        "wall_seconds": previous.get("wall_seconds", 0) + round(time.perf_counter() - started),
+        "tasks": dict(sorted(tasks.items())),
+    }
+    NTM_PAPER_TASKS_PATH.write_text(json.dumps(record, indent=1) + "\n")
+    rewrite_results()
+    return record
+
+
+if __name__ == "__main__":
+    main()
