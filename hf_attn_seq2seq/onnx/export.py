@@ -238,7 +238,8 @@ def export_onnx(model, tokenizer=None, folder: str | Path = "onnx", int8: bool =
                 overwrite: bool = False) -> Path:
     """Write `encoder.onnx` and `decoder_step.onnx` (and with `int8` their dynamically quantized twins
     `encoder_int8.onnx`, `decoder_step_int8.onnx`) into `folder`, with the config, generation config and tokenizer,
-    so that `OnnxAttnSeq2Seq.from_pretrained(folder)` needs nothing else.
+    so that `OnnxAttnSeq2Seq.from_pretrained(folder)` needs nothing else. The int8 weights use 7 bits
+    (`reduce_range`): full-range ones saturate ONNX Runtime's u8s8 products on x86 CPUs without VNNI (AVX2 alone).
 
     `folder` may be new, empty, or an earlier export (every file in it listed by its `onnx_export.json`): it is then
     replaced whole and atomically. A folder holding anything else is refused (`FileExistsError`), unless `overwrite`:
@@ -278,9 +279,6 @@ def export_onnx(model, tokenizer=None, folder: str | Path = "onnx", int8: bool =
 
             for name in (ENCODER_FILE, DECODER_FILE):
                 with _quiet():
-                    # 7-bit weights: onnxruntime multiplies uint8 activations by int8 weights with an instruction
-                    # that saturates on x86 CPUs without VNNI (AVX2 alone), where full-range weights put the LSTMs'
-                    # outputs off by half their size; the reduced range is exact enough on every x86 CPU
                     quantize_dynamic(staging / name, staging / name.replace(".onnx", f"{INT8_SUFFIX}.onnx"),
                                      weight_type=QuantType.QInt8, reduce_range=True)
         config.save_pretrained(staging)
