@@ -58,6 +58,13 @@ class DemoResult:
 
 def read_examples(name_or_path: str) -> list[str]:
     """The showcase inputs `training.train` predicted for the model card (`metrics.json`'s "examples"), or []."""
+    examples = read_metrics(name_or_path).get("examples") or {}
+    return [text for text in examples if isinstance(text, str) and text.strip()][:MAX_EXAMPLES]
+
+
+def read_metrics(name_or_path: str) -> dict:
+    """The folder's or Hub repo's `metrics.json`, or {}: a folder without metrics (or an unreachable Hub) still gets
+    a working page."""
     folder = Path(name_or_path)
     try:
         if folder.is_dir():
@@ -66,10 +73,10 @@ def read_examples(name_or_path: str) -> list[str]:
             from huggingface_hub import hf_hub_download
 
             path = Path(hf_hub_download(name_or_path, "metrics.json"))
-        examples = json.loads(path.read_text(encoding="utf-8")).get("examples") or {}
-    except Exception:  # a folder without metrics (or an unreachable Hub) still gets a working page, without examples
-        return []
-    return [text for text in examples if isinstance(text, str) and text.strip()][:MAX_EXAMPLES]
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except Exception:
+        return {}
+    return metrics if isinstance(metrics, dict) else {}
 
 
 class DemoModel:
@@ -159,12 +166,12 @@ class DemoModel:
 
 # -- the memory view: a Neural Turing Machine's inputs, outputs and heads, step by step ---------------------------
 
-MEMORY_SIZE_LIMITS = {  # what the size box sets per task, and its range (up to the memory's rows where it fills them)
-    "copy": ("sequence length", 1, 128),
-    "repeat_copy": ("sequence length", 1, 20),
-    "associative_recall": ("number of items", 2, 12),
-    "ngrams": ("number of bits", 6, 400),
-    "priority_sort": ("number of vectors (the model writes back the 16 of highest priority)", 20, 20),
+MEMORY_SIZE_LIMITS = {  # what the size box sets per task: its name, range (the copy: up to the memory's rows), default
+    "copy": ("sequence length", 1, 128, 20),
+    "repeat_copy": ("sequence length", 1, 20, 5),
+    "associative_recall": ("number of items", 2, 12, 4),
+    "ngrams": ("number of bits", 6, 400, 60),
+    "priority_sort": ("number of vectors (the model writes back the 16 of highest priority)", 20, 20, 20),
 }
 MEMORY_ROW_FLOOR = 0.01  # rows no head weights above this at any step are left out of the picture
 
@@ -186,17 +193,7 @@ def read_task(name_or_path: str, config) -> str:
     """The task a memory model learned: `metrics.json`'s "task", else the one task whose widths match the model's."""
     from hf_attn_seq2seq.data.ntm_tasks import BIT_TASKS
 
-    folder = Path(name_or_path)
-    try:
-        if folder.is_dir():
-            path = folder / "metrics.json"
-        else:
-            from huggingface_hub import hf_hub_download
-
-            path = Path(hf_hub_download(name_or_path, "metrics.json"))
-        task = json.loads(path.read_text(encoding="utf-8")).get("task")
-    except Exception:  # no metrics (or no Hub): the widths decide
-        task = None
+    task = read_metrics(name_or_path).get("task")
     if task in BIT_TASKS:
         return task
     fitting = [name for name, spec in BIT_TASKS.items()
@@ -227,10 +224,9 @@ class MemoryDemoModel:
         self.model = AutoModel.from_pretrained(self.name_or_path).eval()
         self.task = read_task(self.name_or_path, self.model.config)
         self.spec = BIT_TASKS[self.task]
-        self.size_name, self.min_size, self.max_size = MEMORY_SIZE_LIMITS[self.task]
-        self.max_size = min(self.max_size, self.model.config.memory_rows) if self.task == "copy" else self.max_size
-        self.default_size = {"copy": 20, "repeat_copy": 5, "associative_recall": 4, "ngrams": 60}.get(self.task,
-                                                                                                       self.min_size)
+        self.size_name, self.min_size, self.max_size, self.default_size = MEMORY_SIZE_LIMITS[self.task]
+        if self.task == "copy":
+            self.max_size = min(self.max_size, self.model.config.memory_rows)
 
     def warm_up(self) -> None:
         self.run(self.example(0, self.default_size))
@@ -391,12 +387,11 @@ def memory_svg(result: MemoryResult, step: int | None = None) -> str:
 
 def describe_step(result: MemoryResult, step: int) -> str:
     """What the heads do at `step` (1-based): the row each weights most, and how much."""
-    index = step - 1
-    parts = [f"Step {step} of {len(result.inputs)}"]
-    for name, weights in (("write", result.write_weights[index]), ("read", result.read_weights[index])):
+    heads = []
+    for name, weights in (("write", result.write_weights[step - 1]), ("read", result.read_weights[step - 1])):
         row = max(range(len(weights)), key=weights.__getitem__)
-        parts.append(f"{name} head on memory row {row} ({weights[row]:.2f})")
-    return ": ".join(parts[:1]) + ": " + "; ".join(parts[1:]) + "."
+        heads.append(f"{name} head on memory row {row} ({weights[row]:.2f})")
+    return f"Step {step} of {len(result.inputs)}: " + "; ".join(heads) + "."
 
 
 def memory_views(model: MemoryDemoModel, seed=0, size=None, typed: str = "", step=0) -> tuple[str, str, str]:
