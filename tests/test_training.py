@@ -204,6 +204,22 @@ def test_a_run_that_learned_its_task_has_no_warning(tmp_path, monkeypatch):
     assert "Warning" not in (tmp_path / "run" / "model" / "README.md").read_text()
 
 
+
+def test_max_eval_examples_cuts_validation_and_every_test_split_but_not_the_training_split():
+    from datasets import Dataset, DatasetDict
+
+    from training.common import limit_examples
+
+    data = DatasetDict({split: Dataset.from_dict({"x": list(range(10))})
+                        for split in ("train", "validation", "test", "test_length_30")})
+    limit_examples(data, None, 3)
+    assert {split: len(rows) for split, rows in data.items()} == {"train": 10, "validation": 3, "test": 3,
+                                                                  "test_length_30": 3}
+    assert data["test"]["x"] == [0, 1, 2]  # the first examples, as --max-train-examples keeps
+    limit_examples(data, 4, None)
+    assert {split: len(rows) for split, rows in data.items()} == {"train": 4, "validation": 3, "test": 3,
+                                                                  "test_length_30": 3}
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--set", "per_device_train_batch_size=0"], r"per_device_train_batch_size=0: it must be positive"),
     (["--set", "learning_rate=fast"], r"learning_rate='fast': expected a number"),
@@ -213,13 +229,14 @@ def test_a_run_that_learned_its_task_has_no_warning(tmp_path, monkeypatch):
     (["--set", "max_steps=0"], r"max_steps=0: nothing would be trained"),
     (["--max-train-examples", "0"], r"--max-train-examples 0: nothing would be trained"),
     (["--max-train-examples", "-5"], r"--max-train-examples -5: nothing would be trained"),
+    (["--max-eval-examples", "0"], r"--max-eval-examples 0: nothing would be scored"),
     (["--set", "vocab_size=99"], r"--set vocab_size: set by the CLI from the tokenizer"),
     (["--set", "pad_token_id=3"], r"--set pad_token_id: set by the CLI"),
     (["--set", "hidden_size=0"], r"hidden_size must be a positive integer"),
     (["--set", "attention=luong"], r"Unknown attention 'luong'"),
     (["--languages", "de"], r"--languages chooses the date task's languages; --task reverse has none"),
 ], ids=["batch-0", "lr-text", "epochs-text", "epochs-0", "epochs-negative", "max-steps-0", "examples-0",
-        "examples-negative", "vocab-size", "pad-id", "hidden-0", "attention", "languages-not-date"])
+        "examples-negative", "eval-examples-0", "vocab-size", "pad-id", "hidden-0", "attention", "languages-not-date"])
 def test_bad_settings_are_refused_before_anything_runs(tmp_path, extra, message):
     output_dir = tmp_path / "run"
     with pytest.raises(SystemExit, match=message):

@@ -29,10 +29,13 @@ class NotConvergedError(SystemExit):
         super().__init__(3)
 
 
-def limit_training_examples(data, max_train_examples: int | None) -> None:
-    """Keep only the first `max_train_examples` of `data["train"]` (all of them when None)."""
-    if max_train_examples is not None:
-        data["train"] = data["train"].select(range(min(max_train_examples, len(data["train"]))))
+def limit_examples(data, max_train_examples: int | None, max_eval_examples: int | None = None) -> None:
+    """Keep only the first `max_train_examples` of `data["train"]` and the first `max_eval_examples` of every other
+    split, validation and test splits alike (all of them where None)."""
+    for split in list(data):
+        limit = max_train_examples if split == "train" else max_eval_examples
+        if limit is not None:
+            data[split] = data[split].select(range(min(limit, len(data[split]))))
 
 
 def without_accelerator() -> bool:

@@ -27,8 +27,8 @@ LOCK_FILE = ".lock"
 RESUMABLE_CHANGES = frozenset({"num_train_epochs", "max_steps", "logging_steps", "eval_steps", "save_steps",
                                "save_total_limit", "per_device_eval_batch_size", "dataloader_num_workers"})
 IDENTITY_ARGS = ("task", "preset", "dataset", "dataset_config", "data_files", "source_lang", "target_lang",
-                 "num_examples", "languages", "max_train_examples", "max_source_length", "max_target_length",
-                 "vocab_size", "seed", "init_from")
+                 "num_examples", "languages", "max_train_examples", "max_eval_examples", "max_source_length",
+                 "max_target_length", "vocab_size", "seed", "init_from")
 
 
 class RunFolder:

@@ -59,7 +59,7 @@ from model_cards import render_model_card
 from training.common import (
     MODEL_CONFIGS,
     TrainingTimeLimit,
-    limit_training_examples,
+    limit_examples,
     parameter_count,
     train_or_resume,
     warn_if_unconverged,
@@ -124,6 +124,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "test_2017_flickr test_2017_mscoco test_2018_flickr)")
     parser.add_argument("--vocab-size", type=int, default=8000, help="translation: subword vocabulary size")
     parser.add_argument("--max-train-examples", type=int, default=None, help="use only the first N training pairs")
+    parser.add_argument("--max-eval-examples", type=int, default=None,
+                        help="use only the first N examples of the validation and of each test split")
     parser.add_argument("--max-source-length", type=int, default=None, help="tokens kept per source (truncation)")
     parser.add_argument("--max-target-length", type=int, default=None, help="tokens kept per target (truncation)")
     parser.add_argument("--seed", type=int, default=0)
@@ -264,6 +266,9 @@ def validate_run_settings(args, preset: dict) -> None:
     if args.max_train_examples is not None and args.max_train_examples <= 0:
         raise SystemExit(f"--max-train-examples {args.max_train_examples}: nothing would be trained; give a number "
                          "above 0 (leave it out to use every training pair).")
+    if args.max_eval_examples is not None and args.max_eval_examples <= 0:
+        raise SystemExit(f"--max-eval-examples {args.max_eval_examples}: nothing would be scored; give a number "
+                         "above 0 (leave it out to score every example).")
     for flag, value in (("--num-examples", args.num_examples), ("--max-source-length", args.max_source_length),
                         ("--max-target-length", args.max_target_length),
                         ("--max-train-minutes", args.max_train_minutes)):
@@ -292,7 +297,7 @@ def load_data(args):
     else:
         options = {"languages": args.languages} if args.task == "date" else {}
         data = load_task(args.task, num_examples=args.num_examples, seed=args.seed, **options)
-    limit_training_examples(data, args.max_train_examples)
+    limit_examples(data, args.max_train_examples, args.max_eval_examples)
     test_split = args.test_split or "test"
     if test_split not in data:
         raise SystemExit(f"No split {test_split!r} to test on; splits: {sorted(data)}. Pass --test-split.")

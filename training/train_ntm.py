@@ -33,7 +33,7 @@ from model_cards.generate import render_memory_model_card
 from training.common import (
     MODEL_CONFIGS,
     TrainingTimeLimit,
-    limit_training_examples,
+    limit_examples,
     parameter_count,
     train_or_resume,
     warn_if_unconverged,
@@ -130,7 +130,7 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArgu
 def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
     """Train, evaluate and export into the output folder `training.train.main` has checked, locked and seeded."""
     data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
-    limit_training_examples(data, args.max_train_examples)
+    limit_examples(data, args.max_train_examples, args.max_eval_examples)
     model = build_model(args, preset)
     metric = task_metric(args.task)
     folder = RunFolder(args.output_dir)
