@@ -183,9 +183,10 @@ class DemoPage:
         return [(self.text_of(f"#compare-output-{index} textarea"), self.text_of(f"#compare-message-{index}"),
                  len(self.find_all(f"#compare-heatmap-{index} svg g.heatmap-row"))) for index in range(count)]
 
-    def run_memory(self, seed=None, size=None, typed: str | None = None, step=None) -> tuple[str, str, dict]:
-        """The "Memory" tab: set what is given, click Run and wait for the summary to change; returns (summary, step
-        description, {picture class: number of steps drawn})."""
+    def run_memory(self, seed=None, size=None, typed: str | None = None, step=None,
+                   model: str | None = None) -> tuple[str, str, dict]:
+        """The "Memory" tab: pick the model (by its label) where given, set what is given, click Run and wait for the
+        summary to change; returns (summary, step description, {picture class: number of steps drawn})."""
         from selenium.webdriver.common.by import By
         from selenium.webdriver.common.keys import Keys
 
@@ -193,6 +194,15 @@ class DemoPage:
         if tab:
             tab[0].click()
         self.wait_for(lambda: self.find("#memory-run") is not None and self.find("#memory-run").is_displayed())
+        if model is not None and self.find("#memory-model input").get_attribute("value") != model:
+            self.find("#memory-model input").click()
+
+            def option():  # the open list's entry for `model` (each entry's text is a check mark and the label)
+                return next((item for item in self.find_all("li[data-testid='dropdown-option']")
+                             if item.text.replace("✓", "").strip() == model), None)
+
+            self.wait_for(option).click()
+            self.wait_for(lambda: self.find("#memory-model input").get_attribute("value") == model)
         for elem_id, value in (("memory-seed", seed), ("memory-size", size), ("memory-step", step)):
             if value is not None:
                 box = self.find(f"#{elem_id} input")

@@ -123,9 +123,9 @@ def memory_demo_models(tmp_path_factory) -> dict[str, str]:
     folders = {}
     for task in ("copy", "repeat_copy"):
         output = tmp_path_factory.mktemp(f"demo-{task}")
-        train_main(["--task", task, "--preset", "ntm", "--num-examples", "64", "--output-dir", str(output),
-                    "--set", "controller_size=16", "--set", "memory_rows=32", "--set", "memory_width=6",
-                    "--set", "max_steps=8", "--set", "eval_steps=4", "--set", "logging_steps=4",
-                    "--allow-unconverged"])
+        train_main(["--task", task, "--preset", "ntm", "--num-examples", "64", "--max-eval-examples", "32",
+                    "--output-dir", str(output), "--set", "controller_size=16", "--set", "memory_rows=32",
+                    "--set", "memory_width=6", "--set", "max_steps=8", "--set", "eval_steps=4",
+                    "--set", "logging_steps=4", "--allow-unconverged"])
         folders[task] = str(output / "model")
     return folders

@@ -70,24 +70,27 @@ def test_the_compare_tab_runs_every_model_on_the_same_input(served):
     assert "no attention" in plain_message
 
 
-@pytest.mark.parametrize("task", ["copy", "repeat_copy"])
-def test_the_memory_view_runs_a_neural_turing_machine_in_the_browser(memory_demo_models, task):
+def test_the_memory_view_runs_each_neural_turing_machine_it_serves_in_the_browser(memory_demo_models):
+    """One server for a copy and a repeat-copy model: each picked in the model list, run on a generated example and
+    on typed input, against the same views drawn here."""
     from hf_attn_seq2seq.demo import MemoryDemoModel, memory_views
 
-    local = MemoryDemoModel(memory_demo_models[task], task)
-    with DemoServer([memory_demo_models[task]], [task]) as server, DemoPage(server.url) as page:
-        summary, described, drawn = page.run_memory(seed=4, size=3, step=2)
-        expected_summary, expected_step, _ = memory_views(local, seed=4, size=3, step=2)
-        steps = len(local.run(local.example(4, 3)).inputs)
-        assert summary == expected_summary.replace("**", "") and described == expected_step
-        assert drawn == {"inputs": steps, "outputs": steps, "writes": steps, "reads": steps}
-        assert len(page.find_all("#memory-view svg rect.current-step")) == 4
+    tasks = ["copy", "repeat_copy"]
+    with DemoServer([memory_demo_models[task] for task in tasks], tasks) as server, DemoPage(server.url) as page:
+        for task in tasks:
+            local = MemoryDemoModel(memory_demo_models[task], task)
+            summary, described, drawn = page.run_memory(seed=4, size=3, step=2, typed="", model=task)
+            expected_summary, expected_step, _ = memory_views(local, seed=4, size=3, step=2)
+            steps = len(local.run(local.example(4, 3)).inputs)
+            assert summary == expected_summary.replace("**", "") and described == expected_step, task
+            assert drawn == {"inputs": steps, "outputs": steps, "writes": steps, "reads": steps}, task
+            assert len(page.find_all("#memory-view svg rect.current-step")) == 4
 
-        summary, described, drawn = page.run_memory(typed="{\"sequence\": [[0, 1]]}")
-        assert summary.startswith("Cannot run:") and drawn["reads"] == 0 and described == ""
-        assert "Traceback" not in page.driver.page_source
+            summary, described, drawn = page.run_memory(typed="{\"sequence\": [[0, 1]]}")
+            assert summary.startswith("Cannot run:") and drawn["reads"] == 0 and described == ""
+            assert "Traceback" not in page.driver.page_source
 
-        if task == "copy":  # a typed sequence of vectors, run after the refused one: the server lives on
-            summary, _, drawn = page.run_memory(typed="10110010 01100011")
-            assert summary == memory_views(local, typed="10110010 01100011")[0].replace("**", "")
-            assert drawn["reads"] == 5
+            if task == "copy":  # a typed sequence of vectors, run after the refused one: the server lives on
+                summary, _, drawn = page.run_memory(typed="10110010 01100011")
+                assert summary == memory_views(local, typed="10110010 01100011")[0].replace("**", "")
+                assert drawn["reads"] == 5

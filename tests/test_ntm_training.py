@@ -21,8 +21,8 @@ from training.train import main
 
 TINY_NTM = ["--set", "controller_size=16", "--set", "memory_rows=12", "--set", "memory_width=6"]
 TINY_LSTM = ["--set", "hidden_size=16"]
-SHORT = ["--num-examples", "400", "--set", "max_steps=24", "--set", "eval_steps=8", "--set", "logging_steps=4",
-         "--allow-unconverged"]
+SHORT = ["--num-examples", "400", "--max-eval-examples", "64", "--set", "max_steps=24", "--set", "eval_steps=8",
+         "--set", "logging_steps=4", "--allow-unconverged"]
 FOLDER_FILES = {"model.safetensors", "config.json", "configuration_ntm.py", "modeling_ntm.py", "metrics.json",
                 "training_log.json", "training_curve.png", "README.md"}
 

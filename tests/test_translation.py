@@ -133,8 +133,8 @@ def test_the_transformer_preset_trains_marian_on_the_same_path(corpus, tmp_path)
     output_dir = tmp_path / "de-en-transformer"
     tiny = ["--preset", "transformer", "--vocab-size", "400", "--set", "d_model=32", "--set", "encoder_layers=1",
             "--set", "decoder_layers=1", "--set", "encoder_ffn_dim=64", "--set", "decoder_ffn_dim=64",
-            "--set", "per_device_train_batch_size=50", "--set", "generation_num_beams=2", "--set", "num_train_epochs=2",
-            "--num-heatmaps", "1", "--max-target-length", "40"]
+            "--set", "per_device_train_batch_size=50", "--set", "generation_num_beams=2",
+            "--set", "num_train_epochs=2", "--num-heatmaps", "1", "--max-target-length", "40"]
     metrics = main(["--task", "translation", "--dataset", str(corpus), "--source-lang", "de", "--target-lang", "en",
                     "--test-split", "test_2016_flickr", "--output-dir", str(output_dir), *tiny])
     folder = output_dir / "model"

@@ -50,8 +50,9 @@ _MEMBER_FIELDS = ("last_hidden_state", "final_hidden_state", "final_cell_state",
 @dataclass
 class AttnSeq2SeqEnsembleEncoderOutput(ModelOutput):
     r"""
-    Every member's encoder output, flattened into tensors (`member_<i>_<field>`) so that `generate` repeats each of them
-    for the beams as it repeats any encoder output. `last_hidden_state` and `attention_mask` are the first member's.
+    Every member's encoder output, flattened into tensors (`member_<i>_<field>`) so that `generate` repeats each of
+    them for the beams as it repeats any encoder output. `last_hidden_state` and `attention_mask` are the first
+    member's.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
