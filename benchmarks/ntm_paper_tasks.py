@@ -8,7 +8,7 @@ process on one CPU thread (the two share the 2 cores), for the same wall time, o
 with the same optimizer, batch size and schedule (the presets' own: Adam 1e-3, batches of 16, gradients clipped at
 10). Each keeps its checkpoint best on the validation split in the task's metric (bit errors per sequence; cost per
 sequence for N-grams); every test split, the generalisation splits included, is scored once at the end. Records
-NTM_PAPER_TASKS.json (each run's validation curve with it) and RESULTS.md section 13, and copies each task's memory
+NTM_PAPER_TASKS.json (each run's validation curve with it) and RESULTS.md section 14, and copies each task's memory
 picture (the first seed's NTM) to docs/ntm_<task>_memory_access.png. Runs of the same budget add their tasks and
 seeds to the record; `--report-only` rebuilds it from the output folders of finished runs.
 """
@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
         "minutes": args.minutes,
         "wall_seconds": previous.get("wall_seconds", 0) + round(time.perf_counter() - started),
         "tasks": dict(sorted(tasks.items())),
+        "notes": previous.get("notes", []),  # what the figures alone do not say (written by hand)
     }
     NTM_PAPER_TASKS_PATH.write_text(json.dumps(record, indent=1) + "\n")
     rewrite_results()
