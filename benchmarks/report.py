@@ -514,7 +514,8 @@ def ntm_paper_tasks_section(data: dict) -> list[str]:
              f"wall time ({data['minutes']:g} minutes, evaluations included), on the same data, with the same "
              "optimizer (the presets': Adam 1e-3, batches of 16, gradients clipped at 10). Each keeps its checkpoint "
              "best on validation; the test splits, those beyond training included, are scored once at the end.", ""]
-    lines += [*(f"- {note}" for note in data.get("notes", [])), *([""] if data.get("notes") else [])]
+    if data.get("notes"):
+        lines += [f"- {note}" for note in data["notes"]] + [""]
     for task, entry in data["tasks"].items():
         metric = entry["metric"]
         cost = metric == "cost_per_sequence"
