@@ -126,7 +126,11 @@ class DemoPage:
     def wait_for(self, condition, timeout: float | None = None):
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, timeout or self.timeout, poll_frequency=0.02).until(lambda _: condition())
+        from selenium.common.exceptions import StaleElementReferenceException
+
+        # an element read while the page redraws it is stale: the condition is tried again at the next poll
+        return WebDriverWait(self.driver, timeout or self.timeout, poll_frequency=0.02,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(lambda _: condition())
 
     def text_of(self, selector: str) -> str:
         element = self.find(selector)
@@ -215,11 +219,18 @@ class DemoPage:
             if typed:
                 box.send_keys(typed)
         before = self.text_of("#memory-summary")
+        before_run = self._memory_run()
         self.find("#memory-run").click()
-        self.wait_for(lambda: self.text_of("#memory-summary") not in ("", before))
+        self.wait_for(lambda: self.text_of("#memory-summary") not in ("", before)
+                      and self._memory_run() not in (None, before_run))
         drawn = {kind: len(self.find_all(f"#memory-view svg.memory-{kind} g.memory-step"))
                  for kind in ("inputs", "outputs", "writes", "reads")}
         return self.text_of("#memory-summary"), self.text_of("#memory-step-text"), drawn
+
+    def _memory_run(self) -> str | None:
+        """The number of the run the memory pictures show (None before the first)."""
+        pictures = self.find("#memory-view .memory-pictures")
+        return None if pictures is None else pictures.get_attribute("data-run")
 
     def screenshot(self, path: str | Path) -> None:
         """The whole page, cropped to its content height."""

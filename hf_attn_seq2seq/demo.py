@@ -20,6 +20,7 @@ from the network.
 
 import argparse
 import html
+import itertools
 import json
 import math
 import os
@@ -604,8 +605,13 @@ def _memory_tab(gr, models: list[MemoryDemoModel], alone: bool) -> None:
         described = gr.Markdown(elem_id="memory-step-text")
         pictures = gr.HTML(elem_id="memory-view")
 
+        runs = itertools.count(1)
+
         def run(label, seed_value, size_value, typed_text, step_value):
-            return memory_views(by_label[label], seed_value, size_value, typed_text, step_value)
+            summary_text, step_text, drawn = memory_views(by_label[label], seed_value, size_value, typed_text,
+                                                          step_value)
+            # the browser may draw the pictures after the text: the run number tells a reader which run they show
+            return summary_text, step_text, f'<div class="memory-pictures" data-run="{next(runs)}">{drawn}</div>'
 
         def pick(label):
             model = by_label[label]
