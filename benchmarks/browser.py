@@ -124,9 +124,8 @@ class DemoPage:
         return self.driver.find_elements(By.CSS_SELECTOR, selector)
 
     def wait_for(self, condition, timeout: float | None = None):
-        from selenium.webdriver.support.ui import WebDriverWait
-
         from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.webdriver.support.ui import WebDriverWait
 
         # an element read while the page redraws it is stale: the condition is tried again at the next poll
         return WebDriverWait(self.driver, timeout or self.timeout, poll_frequency=0.02,
