@@ -55,9 +55,12 @@ MODEL ?= outputs/date-attention/model
 demo: install
 	$(BIN)/python -m hf_attn_seq2seq.demo $(MODEL)
 
-# The default test run (slow tests excluded, see pyproject.toml).
+# The default test run (slow tests excluded, see pyproject.toml), one pytest-xdist worker per core
+# (PYTEST_WORKERS=0: one process).
+PYTEST_WORKERS ?= auto
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist load
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 # The suite on the oldest transformers the package supports (the floor in pyproject.toml), in its own venv.
 FLOOR_VENV ?= .venv-floor
@@ -72,7 +75,7 @@ $(FLOOR_VENV)/.installed: pyproject.toml
 
 test-floor: $(FLOOR_VENV)/.installed
 	$(FLOOR_VENV)/bin/python -c "import transformers; assert transformers.__version__ == '$(TRANSFORMERS_FLOOR)'"
-	$(FLOOR_VENV)/bin/python -m pytest
+	$(FLOOR_VENV)/bin/python -m pytest $(PYTEST_PARALLEL)
 
 # The tests that compare saved and reloaded models bit for bit (in one process and across processes), on other CPU
 # kernels than this machine's defaults: MKL's SSE4.2 path, ATen without AVX, one thread. A model computes the same
@@ -107,10 +110,10 @@ test-newest:
 	$(NEWEST_VENV)/bin/python -m pip install --quiet $(TORCH_PIP_ARGS) "$(TORCH_SPEC)"
 	$(NEWEST_VENV)/bin/python -m pip install --quiet -e ".[test]"
 	$(NEWEST_VENV)/bin/python .ci/newest_transformers.py
-	$(NEWEST_VENV)/bin/python -m pytest
+	$(NEWEST_VENV)/bin/python -m pytest $(PYTEST_PARALLEL)
 
 test-all: install
-	$(BIN)/python -m pytest -m "slow or not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "slow or not slow"
 
 lint: install
 	$(BIN)/ruff check hf_attn_seq2seq training tests benchmarks

@@ -1,6 +1,9 @@
+import atexit
 import itertools
 import os
+import shutil
 import socket
+import tempfile
 
 
 # Tests never touch the network.
@@ -8,8 +11,21 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# The tests' own Hugging Face cache (per process: `make test` runs one pytest-xdist worker per core, and two workers
+# copying the same trust_remote_code module into one cache could import a half-written file); the user's stays as it
+# was. Each xdist worker (and each process it starts) gets one torch thread, so the workers do not oversubscribe.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-tests-")
+atexit.register(shutil.rmtree, os.environ["HF_HOME"], ignore_errors=True)
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if XDIST_WORKER:
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+
+if XDIST_WORKER:
+    torch.set_num_threads(1)  # in case a plugin imported torch before OMP_NUM_THREADS was set
 
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration  # noqa: E402
 
