@@ -25,8 +25,7 @@ import torch
 from transformers import AutoModel
 
 from benchmarks.report import NTM_COPY_PATH, rewrite_results
-from hf_attn_seq2seq.data.ntm_tasks import COPY_CURRICULUM, COPY_TRAIN_ONES, CopyTaskCollator, load_copy_task
-from hf_attn_seq2seq.presets import load_preset
+from hf_attn_seq2seq.data.ntm_tasks import COPY_TRAIN_ONES, CopyTaskCollator, load_copy_task
 from training.runs import RunFolder
 
 
@@ -35,19 +34,9 @@ PICTURE_PATH = Path("docs/ntm_memory_access.png")
 
 
 def train_command(preset: str, seed: int, minutes: float, output_dir: Path, task: str = "copy") -> list[str]:
-    """A constant learning rate trains until the time is up; a decaying one ends with its schedule (the preset's
-    `max_steps`), the time still capping it."""
-    constant = load_preset(preset, task)["training"].get("lr_scheduler_type", "constant") == "constant"
     return [sys.executable, "-m", "training.train", "--task", task, "--preset", preset, "--seed", str(seed),
-            "--output-dir", str(output_dir), "--max-train-minutes", str(minutes),
-            *(["--set", "max_steps=10000000"] if constant else []), "--overwrite-output-dir", "--allow-unconverged"]
-
-
-def recipe() -> dict:
-    """What both models train with on the copy task: each preset's optimizer settings, and the data's curriculum."""
-    keys = ("learning_rate", "lr_scheduler_type", "max_steps", "per_device_train_batch_size", "max_grad_norm")
-    return {"curriculum": list(COPY_CURRICULUM),
-            **{preset: {key: load_preset(preset, "copy")["training"].get(key) for key in keys} for preset in PRESETS}}
+            "--output-dir", str(output_dir), "--max-train-minutes", str(minutes), "--set", "max_steps=10000000",
+            "--overwrite-output-dir", "--allow-unconverged"]
 
 
 def run_pair(seed: int, minutes: float, root: Path, task: str = "copy") -> dict:
@@ -120,9 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     # Runs of the same length add their seeds to the record (a seed run again replaces its entry).
     previous = json.loads(NTM_COPY_PATH.read_text()) if NTM_COPY_PATH.exists() else {}
-    if previous.get("minutes") != args.minutes or previous.get("train_ones") != list(COPY_TRAIN_ONES) \
-            or previous.get("recipe") != recipe():
-        previous = {}  # another budget, training distribution or recipe: a new record
+    if previous.get("minutes") != args.minutes or previous.get("train_ones") != list(COPY_TRAIN_ONES):
+        previous = {}  # another budget or another training distribution: a new record
     seeds = dict(previous.get("seeds", {}))
     for seed in args.seeds:
         pair = read_pair(seed, args.output_dir) if args.report_only else run_pair(seed, args.minutes, args.output_dir)
@@ -136,7 +124,6 @@ def main(argv: list[str] | None = None) -> dict:
         "commands": commands + ["python -m benchmarks.ntm_copy " + " ".join(sys.argv[1:] if argv is None else argv)],
         "minutes": args.minutes,
         "train_ones": list(COPY_TRAIN_ONES),
-        "recipe": recipe(),
         "wall_seconds": previous.get("wall_seconds", 0) + round(time.perf_counter() - started),
         "seeds": seeds,
     }

@@ -426,20 +426,6 @@ def fine_tuning_section(data: dict) -> list[str]:
     return lines + [""]
 
 
-def copy_recipe(recipe: dict | None) -> str:
-    """How section 10's models trained, from the record (older records: the one recipe they had)."""
-    if recipe is None:
-        return ", with the same optimizer (Adam 1e-3, batches of 16, gradients clipped at 10)"
-    ntm, lstm = recipe["ntm"], recipe["lstm"]
-    start, share = recipe["curriculum"]
-    schedule = ("constant" if ntm["lr_scheduler_type"] == "constant" else
-                f"decaying {ntm['lr_scheduler_type']}ly to 0 over {ntm['max_steps']:,} NTM and {lstm['max_steps']:,} "
-                "LSTM steps, each about the time")
-    return (f", read in order: its first {share:.0%} of the training rows widen from lengths 1-{start} to 1-20 (a "
-            f"curriculum); with the same optimizer (Adam at {ntm['learning_rate']:g}, {schedule}; batches of "
-            f"{ntm['per_device_train_batch_size']}, gradients clipped at {ntm['max_grad_norm']:g})")
-
-
 def ntm_copy_section(data: dict) -> list[str]:
     """Section 10: the NTM and its LSTM baseline on the copy task, per seed and by test length."""
     seeds = data["seeds"]
@@ -450,8 +436,8 @@ def ntm_copy_section(data: dict) -> list[str]:
              + ". For each seed the two models train side by side, each a process on one "
              f"CPU thread of the 2 cores, for the same wall time ({data['minutes']:g} minutes, evaluations "
              f"included), on the same data (the seed's copy task: sequences of 1-20 random 8-bit vectors"
-             + (", each with 10-90% of its bits on" if "test_ones_10" in first["ntm"]["test"] else "") + ")"
-             + copy_recipe(data.get("recipe")) + ". Each keeps its checkpoint "
+             + (", each with 10-90% of its bits on" if "test_ones_10" in first["ntm"]["test"] else "") + "), with "
+             f"the same optimizer (Adam 1e-3, batches of 16, gradients clipped at 10). Each keeps its checkpoint "
              f"with the fewest bit errors on the validation split (lengths 1-20, drawn as training); the test splits "
              f"are scored once, "
              f"at the end. NTM: {first['ntm']['parameters']:,} parameters (`--preset ntm`); LSTM: "

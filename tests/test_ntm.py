@@ -15,14 +15,11 @@ from transformers import AutoConfig, AutoModel
 
 from hf_attn_seq2seq import LSTMBaselineConfig, LSTMBaselineModel, NTMConfig, NTMModel
 from hf_attn_seq2seq.data.ntm_tasks import (
-    BIT_TASKS,
-    COPY_CURRICULUM,
     COPY_TEST_LENGTHS,
     COPY_TEST_ONES_PERCENT,
     COPY_TRAIN_ONES,
     CopyTaskCollator,
     copy_task_dataset,
-    load_copy_task,
 )
 from hf_attn_seq2seq.data.tasks import load_task
 from hf_attn_seq2seq.models.ntm.modeling_ntm import (
@@ -180,29 +177,6 @@ def test_the_copy_collator_lays_out_input_delimiter_and_scored_copy():
         50, lengths=(1, 3), bits=2, seed=4)["sequence"]
     assert np.concatenate(copy_task_dataset(20, lengths=(3, 3), ones_probability=0.0)["sequence"]).sum() == 0
     assert np.concatenate(copy_task_dataset(20, lengths=(3, 3), ones_probability=1.0)["sequence"]).min() == 1
-
-
-def test_the_copy_curriculum_widens_the_lengths_over_its_share_of_the_rows_and_only_in_training():
-    rows = copy_task_dataset(1000, lengths=(1, 20), bits=2, seed=3, curriculum=(5, 0.4))["sequence"]
-    lengths = [len(row) for row in rows]
-    for index, length in enumerate(lengths[:400]):  # the bound grows evenly from 5 to 20 over the first 400 rows
-        assert 1 <= length <= 5 + 15 * index // 400, index
-    assert max(lengths[:100]) <= 8 and max(lengths[400:]) == 20 and min(lengths[400:]) == 1
-    assert max(lengths[300:400]) > 8  # it did grow
-    assert rows == copy_task_dataset(1000, lengths=(1, 20), bits=2, seed=3, curriculum=(5, 0.4))["sequence"]
-
-    data = load_copy_task(2000, seed=1)
-    start, share = COPY_CURRICULUM
-    assert max(len(row) for row in data["train"]["sequence"][:20]) <= start < 20
-    assert max(len(row) for row in data["train"]["sequence"][int(share * 2000):]) == 20
-    assert max(len(row) for row in data["validation"]["sequence"][:50]) > start  # evaluation is drawn as before
-    assert BIT_TASKS["copy"].curriculum and not any(BIT_TASKS[task].curriculum for task in BIT_TASKS if task != "copy")
-
-
-@pytest.mark.parametrize("curriculum", [(0, 0.2), (21, 0.2), (5, 0.0), (5, 1.5), (5.0, 0.2), (True, 0.2), (5, "all")])
-def test_a_curriculum_outside_the_lengths_or_shares_is_refused(curriculum):
-    with pytest.raises(ValueError, match="curriculum must be"):
-        copy_task_dataset(10, lengths=(1, 20), curriculum=curriculum)
 
 
 @pytest.mark.parametrize("ones", [-0.1, 1.5, (0.9, 0.1), (0.1,), "half", True])

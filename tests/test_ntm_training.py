@@ -63,17 +63,6 @@ def test_the_ntm_preset_trains_and_writes_a_hub_ready_folder_with_its_memory_pic
     assert isinstance(loaded, NTMModel) and loaded.config.memory_rows == 12
 
 
-@pytest.mark.parametrize("task, order", [("copy", "sequential"), ("repeat_copy", "random")])
-def test_training_reads_the_copy_curriculum_in_order_and_shuffles_the_other_tasks(tmp_path, task, order):
-    from types import SimpleNamespace
-
-    from hf_attn_seq2seq.presets import load_preset
-    from training.train_ntm import training_arguments
-
-    arguments = training_arguments(SimpleNamespace(task=task, seed=0, preset="ntm"), load_preset("ntm"), tmp_path)
-    assert arguments.train_sampling_strategy == order
-
-
 def test_the_cards_usage_snippet_runs_against_the_folder_in_a_fresh_process(tmp_path):
     train_copy(tmp_path, "lstm")
     folder = tmp_path / "lstm" / "model"

@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.perf_counter()
     set_seed(args.seed)
     try:
-        preset = apply_overrides(load_preset(args.preset, args.task), args.overrides)
+        preset = apply_overrides(load_preset(args.preset), args.overrides)
     except ValueError as error:  # an unknown preset
         raise SystemExit(str(error)) from None
     validate_run_settings(args, preset)

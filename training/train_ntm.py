@@ -117,8 +117,6 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArgu
         seed=args.seed,
         remove_unused_columns=False,  # the collator builds the model's inputs from the task's columns
         dataloader_num_workers=0,
-        # a curriculum is in the order of its rows (generated rows are in random order already)
-        train_sampling_strategy="sequential" if BIT_TASKS[args.task].curriculum else "random",
         use_cpu=without_accelerator(),
     )
     values.update(preset["training"])

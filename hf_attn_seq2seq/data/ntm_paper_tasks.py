@@ -383,7 +383,6 @@ class BitTask:
     collator: type
     metric: str  # "bit_errors_per_sequence" or "cost_per_sequence"
     description: str
-    curriculum: bool = False  # the training split's first rows are easier ones: training reads it in order
 
     @property
     def input_size(self) -> int:

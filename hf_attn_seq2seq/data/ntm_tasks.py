@@ -6,14 +6,12 @@ the extra delimiter channel on), then blank steps during which it must write the
     inputs   v1   v2   ... vL    delim  0  0 ... 0        (bits + 1 delimiter channel per step)
     labels   -100 -100 ... -100  -100   v1 v2 ... vL     (-100: not scored; only the copy is)
 
-`load_copy_task` (`load_task("copy")`) gives training sequences of lengths 1-20, as in the paper (its first rows
-shorter: a curriculum, which training reads in order), and test splits of lengths 30 to 120 that no training sequence
-reaches, to measure whether what was learned generalises in length, and of lengths 1-20 with a tenth to nine tenths
-of the bits on, to measure whether it generalises in content. Each training sequence draws its share of ones uniformly from 0.1-0.9 (the paper's are all 0.5): a model trained on
+`load_copy_task` (`load_task("copy")`) gives training sequences of lengths 1-20, as in the paper, and test splits of
+lengths 30 to 120 that no training sequence reaches, to measure whether what was learned generalises in length, and
+of lengths 1-20 with a tenth to nine tenths of the bits on, to measure whether it generalises in content. Each
+training sequence draws its share of ones uniformly from 0.1-0.9 (the paper's are all 0.5): a model trained on
 half-on vectors only loses its place in the memory on sparse ones (RESULTS.md, section 10).
 """
-
-import math
 
 import datasets
 import numpy as np
@@ -29,19 +27,14 @@ COPY_TRAIN_ONES = (0.1, 0.9)  # each training sequence's share of ones, drawn un
 COPY_TEST_ONES_PERCENT = (10, 25, 50, 75, 90)  # test splits of lengths 1-20 at a fixed share of ones
 COPY_DEFAULT_TRAIN_SIZE = 160_000  # beyond 20 minutes of training at batch 16 on one CPU core
 COPY_EVALUATION_SIZES = {"validation": 512, "test": 1024, "longer": 256}
-# The training split's curriculum: its first fifth of rows widens from lengths 1-5 to 1-20 (training reads the rows in
-# order). Without it, one in three seeds lets two vectors share a memory row and never undoes it (RESULTS.md, section 10).
-COPY_CURRICULUM = (5, 0.2)
 
 
 def copy_task_dataset(num_examples: int, lengths: tuple[int, int] = COPY_TRAIN_LENGTHS, bits: int = COPY_BITS,
                       seed: int | list[int] = 0,
-                      ones_probability: float | tuple[float, float] = 0.5,
-                      curriculum: tuple[int, float] | None = None) -> datasets.Dataset:
+                      ones_probability: float | tuple[float, float] = 0.5) -> datasets.Dataset:
     """`num_examples` sequences with a `sequence` column: `length x bits` lists of 0/1, the length uniform in
     `lengths` (inclusive), each bit 1 with `ones_probability` (a pair `(low, high)`: a probability drawn uniformly
-    per sequence). `curriculum=(longest, share)`: the first `share` of the rows draw their length from `lengths[0]`
-    up to a bound that grows evenly from `longest` to `lengths[1]`. The same seed gives the same data."""
+    per sequence). The same seed gives the same data."""
     low, high = lengths
     densities = tuple(ones_probability) if isinstance(ones_probability, (tuple, list)) else (ones_probability,) * 2
     if len(densities) != 2 or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in densities) \
@@ -54,28 +47,18 @@ def copy_task_dataset(num_examples: int, lengths: tuple[int, int] = COPY_TRAIN_L
         raise ValueError(f"lengths must be (shortest, longest) with 1 <= shortest <= longest, got {lengths!r}.")
     if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
         raise ValueError(f"bits must be a positive integer, got {bits!r}.")
-    start, growing = high, 0
-    if curriculum is not None:
-        start, share = curriculum
-        if isinstance(start, bool) or not isinstance(start, int) or not low <= start <= high \
-                or isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
-            raise ValueError(f"curriculum must be (longest length to start from, within lengths {lengths!r}; share "
-                             f"of the rows over which it grows, in (0, 1]), got {curriculum!r}.")
-        growing = math.ceil(share * num_examples)
     rng = np.random.default_rng(seed)  # a seed may also be a list of ints (numpy's SeedSequence entropy)
     sequences = []
-    for index in range(num_examples):
-        longest = start + (high - start) * index // growing if index < growing else high
-        length = int(rng.integers(low, longest + 1))
+    for _ in range(num_examples):
+        length = int(rng.integers(low, high + 1))
         density = rng.uniform(*densities)
         sequences.append((rng.random((length, bits)) < density).astype(int).tolist())
     return datasets.Dataset.from_dict({"sequence": sequences})
 
 
 def load_copy_task(num_examples: int | None = None, seed: int = 0) -> datasets.DatasetDict:
-    """The copy task as `DatasetDict`: `train` (`num_examples` sequences, default 160,000, lengths 1-20 after the
-    `COPY_CURRICULUM` of its first rows), `validation` and `test` of lengths 1-20, with a share of ones from
-    `COPY_TRAIN_ONES`; `test_length_30` ... `test_length_120` (half the bits
+    """The copy task as `DatasetDict`: `train` (`num_examples` sequences, default 160,000), `validation` and `test` of
+    lengths 1-20 with a share of ones from `COPY_TRAIN_ONES`; `test_length_30` ... `test_length_120` (half the bits
     on); and `test_ones_10` ... `test_ones_90`, lengths 1-20 with that percentage of ones. Every split is drawn from
     its own random stream of `seed`, so no split repeats another and the same seed gives the same data."""
     num_examples = COPY_DEFAULT_TRAIN_SIZE if num_examples is None else num_examples
@@ -87,8 +70,7 @@ def load_copy_task(num_examples: int | None = None, seed: int = 0) -> datasets.D
     for percent in COPY_TEST_ONES_PERCENT:
         splits[f"test_ones_{percent}"] = (COPY_EVALUATION_SIZES["longer"], COPY_TRAIN_LENGTHS, percent / 100)
     return datasets.DatasetDict({
-        split: copy_task_dataset(size, lengths, seed=[seed, index], ones_probability=ones,
-                                 curriculum=COPY_CURRICULUM if split == "train" else None)
+        split: copy_task_dataset(size, lengths, seed=[seed, index], ones_probability=ones)
         for index, (split, (size, lengths, ones)) in enumerate(splits.items())
     })
 
@@ -128,9 +110,9 @@ from .ntm_paper_tasks import PAPER_TASKS, BitTask  # noqa: E402, I001 (after the
 BIT_TASKS = {
     "copy": BitTask("copy", load_copy_task, CopyTaskCollator, "bit_errors_per_sequence",
                     "the copy task of the Neural Turing Machine paper: read a sequence of random 8-bit vectors, then "
-                    "a delimiter, then write the sequence back", curriculum=True),
+                    "a delimiter, then write the sequence back"),
     **PAPER_TASKS,
 }
 
 __all__ = ["BIT_TASKS", "COPY_BITS", "COPY_TEST_LENGTHS", "COPY_TEST_ONES_PERCENT", "COPY_TRAIN_LENGTHS",
-           "COPY_TRAIN_ONES", "COPY_CURRICULUM", "CopyTaskCollator", "copy_task_dataset", "load_copy_task"]
+           "COPY_TRAIN_ONES", "CopyTaskCollator", "copy_task_dataset", "load_copy_task"]

@@ -17,17 +17,13 @@ def available_presets() -> list[str]:
     return sorted(path.stem for path in PRESETS_DIR.glob("*.json"))
 
 
-def load_preset(name: str, task: str | None = None) -> dict:
-    """The preset `name`; for `task`, its `training` updated with the preset's `task_training[task]` where it states
-    one (a preset shared by several tasks may train one of them on another schedule)."""
+def load_preset(name: str) -> dict:
     path = PRESETS_DIR / f"{name}.json"
     if not path.exists():
         raise ValueError(f"Unknown preset {name!r}; expected one of {', '.join(available_presets())}.")
     preset = json.loads(path.read_text())
-    training = dict(preset.get("training", {}))
-    training.update(preset.get("task_training", {}).get(task, {}))
     return {"model_type": preset.get("model_type", DEFAULT_MODEL_TYPE), "model": dict(preset.get("model", {})),
-            "training": training,
+            "training": dict(preset.get("training", {})),
             "generation": dict(preset.get("generation", {})), "convergence": dict(preset.get("convergence", {}))}
 
 
