@@ -58,7 +58,7 @@ demo: install
 # The default test run (slow tests excluded, see pyproject.toml), one pytest-xdist worker per core
 # (PYTEST_WORKERS=0: one process).
 PYTEST_WORKERS ?= auto
-PYTEST_PARALLEL = -n $(PYTEST_WORKERS) --dist load
+PYTEST_PARALLEL = -n $(PYTEST_WORKERS)
 test: install
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 

@@ -16,16 +16,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # was. Each xdist worker (and each process it starts) gets one torch thread, so the workers do not oversubscribe.
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="hf-home-tests-")
 atexit.register(shutil.rmtree, os.environ["HF_HOME"], ignore_errors=True)
-XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
-if XDIST_WORKER:
-    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 
-if XDIST_WORKER:
-    torch.set_num_threads(1)  # in case a plugin imported torch before OMP_NUM_THREADS was set
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"  # for the processes a test starts
+    torch.set_num_threads(1)
 
 from hf_attn_seq2seq import AttnSeq2SeqConfig, AttnSeq2SeqForConditionalGeneration  # noqa: E402
 
