@@ -21,11 +21,19 @@ def summarize_run(folder: Path) -> dict:
     log = json.loads((RunFolder(folder).model / "training_log.json").read_text())
     keys = ("command", "preset", "source_lang", "target_lang", "parameters", "train_seconds", "test_split",
             "test_bleu", "test_bleu_signature", "test_chrf", "test_bleu_lowercased_tokenized",
-            "test_generation_seconds", "examples", "extra_test_splits", "averaged_checkpoints")
+            "test_generation_seconds", "test_sentences", "examples", "extra_test_splits", "averaged_checkpoints")
+    if "test_sentences" not in metrics:  # runs before the count was recorded: their predictions file has a line each
+        predictions = Path(folder) / f"{metrics['test_split']}.predictions.txt"
+        metrics["test_sentences"] = len(predictions.read_text(encoding="utf-8").splitlines())
     return {
         **{key: metrics[key] for key in keys if key in metrics},
         "validation_bleu_per_epoch": [round(entry["eval_bleu"], 2) for entry in log if "eval_bleu" in entry],
     }
+
+
+def run_key(run: dict) -> tuple:
+    """A row of the table: one model (its preset) in one direction."""
+    return run.get("preset"), run.get("source_lang"), run.get("target_lang")
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -38,12 +46,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     data = json.loads(TRANSLATION_PATH.read_text()) if TRANSLATION_PATH.exists() else {}
-    for folder in args.run:  # a new run of a direction replaces that direction's row; the others stay
+    for folder in args.run:  # a new run of a preset and direction replaces that row; the others stay
         run = summarize_run(folder)
-        direction = (run.get("source_lang"), run.get("target_lang"))
         runs = data.setdefault("runs", [])
-        same = [index for index, old in enumerate(runs)
-                if (old.get("source_lang"), old.get("target_lang")) == direction]
+        same = [index for index, old in enumerate(runs) if run_key(old) == run_key(run)]
         if same:
             runs[same[0]] = run
         else:

@@ -451,6 +451,7 @@ def score_translations(args, data, split: str, model, tokenizer, max_new_tokens:
         f"{prefix}_chrf": load_metric("chrf").compute(predictions=predictions, references=references)["score"],
         f"{prefix}_bleu_lowercased_tokenized": tokenized_bleu(predictions, lowercased_tokenized, args.target_lang),
         f"{prefix}_generation_seconds": round(seconds, 1),
+        f"{prefix}_sentences": len(sources),  # with the seconds, the decoding time per sentence
     }
     return scores, predictions
 
