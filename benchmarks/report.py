@@ -233,12 +233,34 @@ def translation_section(data: dict) -> list[str]:
                       "validation sacreBLEU per epoch: " + ", ".join(f"{b:.1f}" for b in
                                                                        run["validation_bleu_per_epoch"]), ""]
     if data.get("preset_costs"):
-        costs = data["preset_costs"]
+        measurements = data["preset_costs"]
+        first = measurements[0]
+        names = list(dict.fromkeys(name for measurement in measurements for name in measurement["candidates"]))
         lines += [f"Cost of candidate settings (`python -m benchmarks.translation_presets`: median training step on "
-                  f"length-grouped batches of {costs['batch_size']} pairs, {costs['threads']} threads):", "",
-                  "| setting | parameters | ms per step | minutes per epoch |", "|---|---|---|---|"]
-        lines += [f"| {name} | {c['parameters']:,} | {c['ms_per_step']:.0f} | {c['minutes_per_epoch']:.1f} |"
-                  for name, c in costs["candidates"].items()]
+                  f"length-grouped batches of {first['batch_size']} pairs, {first['threads']} threads; each "
+                  "measurement one run of all the settings, as the machine's speed varies from day to day; ms per "
+                  "step / minutes per epoch):", "",
+                  "| setting | parameters | " + " | ".join(m["label"] for m in measurements) + " |",
+                  "|---|---|" + "---|" * len(measurements)]
+        for name in names:
+            costs = [measurement["candidates"].get(name) for measurement in measurements]
+            parameters = next(cost["parameters"] for cost in costs if cost)
+            cells = [f"{cost['ms_per_step']:.0f} / {cost['minutes_per_epoch']:.1f}" if cost else "—" for cost in costs]
+            lines.append(f"| {name} | {parameters:,} | " + " | ".join(cells) + " |")
+        lines += [""]
+    if data.get("decoding"):
+        decoding = data["decoding"]
+        lines += [f"Decoding time per sentence, the models side by side (`python -m benchmarks.translation_decoding`: "
+                  f"the {decoding['sentences']:,} sources of `{decoding['split']}`, {decoding['direction']}, batches "
+                  f"of {decoding['batch_size']} of similar length, {decoding['threads']} threads, each model's own "
+                  f"search, the models taking turns, median of {len(decoding['models'][0]['rounds_seconds'])} "
+                  "rounds):", "",
+                  "| model | parameters | search | seconds, each round | ms per sentence |", "|---|---|---|---|---|"]
+        for model in decoding["models"]:
+            search = f"beam {model['num_beams']}" + (", GNMT scoring" if model["gnmt_scoring"] else "")
+            each = ", ".join(f"{value:.1f}" for value in model["rounds_seconds"])
+            lines.append(f"| {translation_model_name(model)} | {model['parameters']:,} | {search} | {each} | "
+                         f"{model['ms_per_sentence']:.1f} |")
         lines += [""]
     if data.get("huge_pages"):
         pages = data["huge_pages"]

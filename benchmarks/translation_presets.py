@@ -1,11 +1,12 @@
 """What each candidate setting of the translation preset costs per training step on this machine.
 
-    python -m benchmarks.translation_presets --dataset ../shared/data/multi30k
+    python -m benchmarks.translation_presets --dataset ../shared/data/multi30k --label 2026-12-06
 
 Times training steps (forward, backward, clipping, AdamW) of the `translation` preset and of variants of it on real
 Multi30k batches of 128 pairs, grouped by length as the preset trains, and converts them to minutes per epoch. With
 the 60-minute budget this bounds the epochs each setting can train; the figures go to TRANSLATION.json and
-RESULTS.md (section 6).
+RESULTS.md (section 6), beside the earlier measurements (each under its `--label`): the machine's speed varies from
+day to day, so settings are compared within one measurement.
 """
 
 import argparse
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--target-lang", default="en")
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per candidate, after one warm-up step")
+    parser.add_argument("--label", required=True,
+                        help="the measurement's name in the record (e.g. the date): the table shows every recorded "
+                             "measurement side by side, as the machine's speed varies from day to day")
     args = parser.parse_args(argv)
 
     data = load_translation(args.dataset, args.source_lang, args.target_lang)["train"]
@@ -102,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
             "minutes_per_epoch": round(seconds * steps_per_epoch / 60, 2),
         }
         print(name, results[name], flush=True)
-    return {"batch_size": batch_size, "threads": torch.get_num_threads(), "candidates": results}
+    return {"label": args.label, "batch_size": batch_size, "threads": torch.get_num_threads(), "candidates": results}
 
 
 if __name__ == "__main__":
@@ -110,6 +114,8 @@ if __name__ == "__main__":
 
     measured = main()
     recorded = json.loads(TRANSLATION_PATH.read_text()) if TRANSLATION_PATH.exists() else {}
-    recorded["preset_costs"] = measured
+    # a measurement with the same label replaces that one; the others stay beside it
+    recorded["preset_costs"] = [old for old in recorded.get("preset_costs", []) if old["label"] != measured["label"]]
+    recorded["preset_costs"].append(measured)
     TRANSLATION_PATH.write_text(json.dumps(recorded, indent=1, ensure_ascii=False) + "\n")
     print(f"recorded in {Path(TRANSLATION_PATH)}; run `python -m benchmarks.translation` to refresh RESULTS.md")
