@@ -66,7 +66,6 @@ def check_outputs(output_dir: Path, metrics: dict) -> None:
     assert "tok:13a" in saved["test_bleu_signature"]  # sacreBLEU's standard tokenization of detokenized text
     predictions = (output_dir / "test_2016_flickr.predictions.txt").read_text().splitlines()
     assert len(predictions) == SPLIT_SIZES["test_2016_flickr"] == saved["test_sentences"]
-    assert saved["test_generation_seconds"] > 0.0
     card = (folder / "README.md").read_text()
     assert "bleu_lowercased_tokenized" in card and "attention_0.png" in card
     assert "GNMT scoring" in card  # the translation preset scores with GNMT's length normalization
