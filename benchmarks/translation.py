@@ -17,13 +17,14 @@ from training.runs import RunFolder
 
 
 def summarize_run(folder: Path) -> dict:
-    metrics = json.loads((RunFolder(folder).model / "metrics.json").read_text())
-    log = json.loads((RunFolder(folder).model / "training_log.json").read_text())
+    run_folder = RunFolder(folder)
+    metrics = json.loads((run_folder.model / "metrics.json").read_text())
+    log = json.loads((run_folder.model / "training_log.json").read_text())
     keys = ("command", "preset", "source_lang", "target_lang", "parameters", "train_seconds", "test_split",
             "test_bleu", "test_bleu_signature", "test_chrf", "test_bleu_lowercased_tokenized",
             "test_generation_seconds", "test_sentences", "examples", "extra_test_splits", "averaged_checkpoints")
     if "test_sentences" not in metrics:  # runs before the count was recorded: their predictions file has a line each
-        predictions = Path(folder) / f"{metrics['test_split']}.predictions.txt"
+        predictions = run_folder.root / f"{metrics['test_split']}.predictions.txt"
         metrics["test_sentences"] = len(predictions.read_text(encoding="utf-8").splitlines())
     return {
         **{key: metrics[key] for key in keys if key in metrics},

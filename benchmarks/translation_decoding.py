@@ -24,6 +24,9 @@ from hf_attn_seq2seq.presets import load_preset
 from training.runs import RunFolder
 
 
+BATCH_SIZE = 100  # sentences per generate call, as the CLI scores its test split
+
+
 def load_run(folder: Path):
     """The run's exported model, tokenizer, record and the `generate` arguments its preset scores with."""
     from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     for _ in range(args.rounds):
         for folder, (model, tokenizer, _, search) in zip(args.model, runs):
             started = time.perf_counter()
-            predict_texts(model, tokenizer, sources, **search)
+            predict_texts(model, tokenizer, sources, batch_size=BATCH_SIZE, **search)
             seconds[folder].append(time.perf_counter() - started)
     results = []
     for folder, (model, _, metrics, search) in zip(args.model, runs):
@@ -73,7 +76,7 @@ def main(argv: list[str] | None = None) -> dict:
         })
         print(results[-1], flush=True)
     return {"direction": f"{source_lang}→{target_lang}", "split": args.split, "sentences": len(sources),
-            "threads": torch.get_num_threads(), "batch_size": 100, "models": results}
+            "threads": torch.get_num_threads(), "batch_size": BATCH_SIZE, "models": results}
 
 
 if __name__ == "__main__":
