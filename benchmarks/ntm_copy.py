@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
         "train_ones": list(COPY_TRAIN_ONES),
         "wall_seconds": previous.get("wall_seconds", 0) + round(time.perf_counter() - started),
         "seeds": seeds,
+        "notes": previous.get("notes", []),  # what the figures alone do not say (written by hand)
     }
     ntm_folders = {seed: RunFolder(args.output_dir / f"ntm-seed{seed}").model for seed in seeds}
     converged = [seed for seed, pair in seeds.items() if pair["ntm"]["converged"]]
