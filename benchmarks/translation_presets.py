@@ -6,7 +6,8 @@ Times training steps (forward, backward, clipping, AdamW) of the `translation` p
 Multi30k batches of 128 pairs, grouped by length as the preset trains, and converts them to minutes per epoch. With
 the 60-minute budget this bounds the epochs each setting can train; the figures go to TRANSLATION.json and
 RESULTS.md (section 6), beside the earlier measurements (each under its `--label`): the machine's speed varies from
-day to day, so settings are compared within one measurement.
+day to day, so settings are compared within one measurement. The vocabulary candidates tokenize the same pairs with a
+joint BPE vocabulary of their own size: a smaller one makes longer sequences and a smaller output layer.
 """
 
 import argparse
@@ -24,7 +25,7 @@ from hf_attn_seq2seq.data.tokenization import train_subword_tokenizer
 from hf_attn_seq2seq.presets import load_preset
 
 
-# name -> (preset, model options changed from it)
+# name -> (preset, model options changed from it[, joint vocabulary size instead of --vocab-size])
 CANDIDATES = {
     "translation preset (hidden 256, tied output)": ("translation", {}),
     "the preset on random batches (not grouped by length)": ("translation", {}),
@@ -33,6 +34,8 @@ CANDIDATES = {
     "2+2 layers, residual": ("translation", {"encoder_layers": 2, "decoder_layers": 2, "residual": True}),
     "input feeding": ("translation", {"input_feeding": True}),
     "additive attention": ("translation", {"attention": "additive"}),
+    "vocabulary 4,000 (joint BPE)": ("translation", {}, 4000),
+    "vocabulary 16,000 (joint BPE)": ("translation", {}, 16000),
     "transformer preset (Marian, 3+3 layers, d_model 256)": ("transformer", {}),
 }
 
@@ -61,37 +64,47 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     data = load_translation(args.dataset, args.source_lang, args.target_lang)["train"]
-    tokenizer = train_subword_tokenizer(list(data["source"]) + list(data["target"]), vocab_size=args.vocab_size)
-    preset = load_preset("translation")
-    batch_size = preset["training"]["per_device_train_batch_size"]
-    # a random sample of pairs, cut into batches after sorting by length (as train_sampling_strategy=
-    # "group_by_length" forms them) or in random order
+    batch_size = load_preset("translation")["training"]["per_device_train_batch_size"]
+    # the same random sample of pairs for every candidate, cut into batches after sorting by length (as
+    # train_sampling_strategy="group_by_length" forms them) or in random order
     rng = random.Random(0)
     sample = rng.sample(range(len(data)), batch_size * 16)
-    sources = tokenizer([data[i]["source"] for i in sample])["input_ids"]
-    targets = tokenizer(text_target=[data[i]["target"] for i in sample])["input_ids"]
-    order = sorted(range(len(sample)), key=lambda i: len(sources[i]))
-    collator = DataCollatorForSeq2Seq(tokenizer, padding=True)
-
-    def batches_of(indices: list[int]) -> list[dict]:
-        return [collator([{"input_ids": sources[i], "attention_mask": [1] * len(sources[i]), "labels": targets[i]}
-                          for i in indices[start : start + batch_size]])
-                for start in range(0, len(indices), batch_size)]
-
-    grouped_batches = batches_of(order)
-    rng.shuffle(grouped_batches)
-    random_batches = batches_of(list(range(len(sample))))
+    shuffle_state = rng.getstate()  # every vocabulary's grouped batches are shuffled alike
     steps_per_epoch = -(-len(data) // batch_size)
+    tokenizers, batches = {}, {}
+
+    def batches_for(vocab_size: int) -> tuple:
+        """The tokenizer of a joint vocabulary of `vocab_size` and the sample's (grouped, random) batches in it: a
+        smaller vocabulary cuts words into more pieces, so its batches are longer."""
+        if vocab_size not in tokenizers:
+            tokenizer = train_subword_tokenizer(list(data["source"]) + list(data["target"]), vocab_size=vocab_size)
+            sources = tokenizer([data[i]["source"] for i in sample])["input_ids"]
+            targets = tokenizer(text_target=[data[i]["target"] for i in sample])["input_ids"]
+            collator = DataCollatorForSeq2Seq(tokenizer, padding=True)
+
+            def batches_of(indices: list[int]) -> list[dict]:
+                return [collator([{"input_ids": sources[i], "attention_mask": [1] * len(sources[i]),
+                                   "labels": targets[i]} for i in indices[start : start + batch_size]])
+                        for start in range(0, len(indices), batch_size)]
+
+            grouped = batches_of(sorted(range(len(sample)), key=lambda i: len(sources[i])))
+            shuffler = random.Random()
+            shuffler.setstate(shuffle_state)
+            shuffler.shuffle(grouped)
+            tokenizers[vocab_size] = tokenizer
+            batches[vocab_size] = (grouped, batches_of(list(range(len(sample)))))
+        return (tokenizers[vocab_size], *batches[vocab_size])
 
     results = {}
-    for name, (preset_name, changes) in CANDIDATES.items():
+    for name, (preset_name, changes, *vocab_size) in CANDIDATES.items():
+        tokenizer, grouped_batches, random_batches = batches_for(vocab_size[0] if vocab_size else args.vocab_size)
         torch.manual_seed(0)
         model = build(preset_name, changes, tokenizer).train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=load_preset(preset_name)["training"]["learning_rate"])
 
-        batches = random_batches if "random batches" in name else grouped_batches
+        candidate_batches = random_batches if "random batches" in name else grouped_batches
         times = []
-        for index, batch in enumerate(batches[: 1 + args.steps]):
+        for index, batch in enumerate(candidate_batches[: 1 + args.steps]):
             started = time.perf_counter()
             model(**batch).loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
