@@ -11,6 +11,7 @@ joint BPE vocabulary of their own size: a smaller one makes longer sequences and
 """
 
 import argparse
+import functools
 import json
 import random
 import statistics
@@ -71,29 +72,26 @@ def main(argv: list[str] | None = None) -> dict:
     sample = rng.sample(range(len(data)), batch_size * 16)
     shuffle_state = rng.getstate()  # every vocabulary's grouped batches are shuffled alike
     steps_per_epoch = -(-len(data) // batch_size)
-    tokenizers, batches = {}, {}
 
+    @functools.cache
     def batches_for(vocab_size: int) -> tuple:
         """The tokenizer of a joint vocabulary of `vocab_size` and the sample's (grouped, random) batches in it: a
         smaller vocabulary cuts words into more pieces, so its batches are longer."""
-        if vocab_size not in tokenizers:
-            tokenizer = train_subword_tokenizer(list(data["source"]) + list(data["target"]), vocab_size=vocab_size)
-            sources = tokenizer([data[i]["source"] for i in sample])["input_ids"]
-            targets = tokenizer(text_target=[data[i]["target"] for i in sample])["input_ids"]
-            collator = DataCollatorForSeq2Seq(tokenizer, padding=True)
+        tokenizer = train_subword_tokenizer(list(data["source"]) + list(data["target"]), vocab_size=vocab_size)
+        sources = tokenizer([data[i]["source"] for i in sample])["input_ids"]
+        targets = tokenizer(text_target=[data[i]["target"] for i in sample])["input_ids"]
+        collator = DataCollatorForSeq2Seq(tokenizer, padding=True)
 
-            def batches_of(indices: list[int]) -> list[dict]:
-                return [collator([{"input_ids": sources[i], "attention_mask": [1] * len(sources[i]),
-                                   "labels": targets[i]} for i in indices[start : start + batch_size]])
-                        for start in range(0, len(indices), batch_size)]
+        def batches_of(indices: list[int]) -> list[dict]:
+            return [collator([{"input_ids": sources[i], "attention_mask": [1] * len(sources[i]),
+                               "labels": targets[i]} for i in indices[start : start + batch_size]])
+                    for start in range(0, len(indices), batch_size)]
 
-            grouped = batches_of(sorted(range(len(sample)), key=lambda i: len(sources[i])))
-            shuffler = random.Random()
-            shuffler.setstate(shuffle_state)
-            shuffler.shuffle(grouped)
-            tokenizers[vocab_size] = tokenizer
-            batches[vocab_size] = (grouped, batches_of(list(range(len(sample)))))
-        return (tokenizers[vocab_size], *batches[vocab_size])
+        grouped = batches_of(sorted(range(len(sample)), key=lambda i: len(sources[i])))
+        shuffler = random.Random()
+        shuffler.setstate(shuffle_state)
+        shuffler.shuffle(grouped)
+        return tokenizer, grouped, batches_of(list(range(len(sample))))
 
     results = {}
     for name, (preset_name, changes, *vocab_size) in CANDIDATES.items():
