@@ -116,7 +116,7 @@ test-all: install
 	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "slow or not slow"
 
 lint: install
-	$(BIN)/ruff check hf_attn_seq2seq training tests benchmarks
+	$(BIN)/ruff check hf_attn_seq2seq training tests benchmarks model_cards
 
 bench: install
 	$(BIN)/python -m benchmarks.run

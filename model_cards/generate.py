@@ -117,7 +117,8 @@ def render_model_card(
         card_data,
         template_path=str(TEMPLATE_PATH),
         model_name=model_name,
-        model_description=SEQ2SEQ_MODEL_DESCRIPTIONS.get(config.model_type, SEQ2SEQ_MODEL_DESCRIPTIONS["attn_seq2seq"]),
+        model_description=SEQ2SEQ_MODEL_DESCRIPTIONS.get(config.model_type,
+                                                         SEQ2SEQ_MODEL_DESCRIPTIONS["attn_seq2seq"]),
         task_description=task_description,
         architecture=architecture,
         results_table=results_table,
@@ -129,11 +130,12 @@ def render_model_card(
 
 
 MEMORY_MODEL_DESCRIPTIONS = {
-    "ntm": "A Neural Turing Machine (Graves, Wayne and Danihelka, 2014): an LSTM controller that reads and writes an "
+    "ntm": "A Neural Turing Machine (Graves, Wayne and Danihelka, 2014): {controller} that reads and writes an "
            "external memory through attention over its rows",
     "ntm_lstm_baseline": "The LSTM baseline of the Neural Turing Machine paper: a recurrent network with no external "
                          "memory",
 }
+NTM_CONTROLLER_WORDS = {"lstm": "an LSTM controller", "feedforward": "a feedforward controller"}
 MEMORY_MODEL_OPTIONS = {
     "ntm": ["controller", "controller_size", "memory_rows", "memory_width", "shift_range", "memory_init"],
     "ntm_lstm_baseline": ["hidden_size", "num_layers"],
@@ -241,6 +243,8 @@ def render_memory_model_card(
     scores (`bit_errors_per_sequence` and `sequences_copied`; for N-grams `cost_per_sequence` and
     `optimal_cost_per_sequence`); `memory_picture` names the memory-access figure."""
     names = sorted({name for score in scores.values() for name in score})
+    controller = getattr(config, "controller", None)  # the NTM's; the baseline is an LSTM itself
+    uses_lstm = model_type == "ntm_lstm_baseline" or controller == "lstm"
     eval_results = [
         EvalResult(task_type=task, dataset_type="generated", dataset_name=f"{task} task", metric_type=name,
                    metric_name=name, metric_value=round(float(score[name]), 4), dataset_split=split)
@@ -251,7 +255,8 @@ def render_memory_model_card(
         library_name="transformers",
         datasets=[task],  # the task's name, as the text tasks' cards use theirs
         metrics=names,
-        tags=["neural-turing-machine", "memory-augmented", "lstm", "algorithmic-tasks", "custom_code"],
+        tags=["neural-turing-machine", "memory-augmented", *(["lstm"] if uses_lstm else []), "algorithmic-tasks",
+              "custom_code"],
         model_name=model_name,
         eval_results=eval_results or None,
     )
@@ -271,7 +276,8 @@ def render_memory_model_card(
         card_data,
         template_path=str(MEMORY_TEMPLATE_PATH),
         model_name=model_name,
-        model_description=MEMORY_MODEL_DESCRIPTIONS[model_type],
+        model_description=MEMORY_MODEL_DESCRIPTIONS[model_type].format(
+            controller=NTM_CONTROLLER_WORDS.get(controller, "")),
         task_description=task_description,
         architecture=architecture,
         results_table=results_table,

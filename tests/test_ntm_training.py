@@ -28,7 +28,7 @@ FOLDER_FILES = {"model.safetensors", "config.json", "configuration_ntm.py", "mod
 
 
 def train_copy(tmp_path, preset: str, *extra, name: str | None = None) -> dict:
-    tiny = TINY_NTM if preset == "ntm" else TINY_LSTM
+    tiny = TINY_LSTM if preset == "lstm" else TINY_NTM
     return main(["--task", "copy", "--preset", preset, "--output-dir", str(tmp_path / (name or preset)), *tiny,
                  *SHORT, *extra])
 
@@ -61,6 +61,17 @@ def test_the_ntm_preset_trains_and_writes_a_hub_ready_folder_with_its_memory_pic
     assert re.search(r"test_length_80:\s+[\d.]+", printed)
     loaded = AutoModel.from_pretrained(folder)
     assert isinstance(loaded, NTMModel) and loaded.config.memory_rows == 12
+
+
+def test_the_card_names_the_controller_the_model_has(tmp_path):
+    train_copy(tmp_path, "ntm-feedforward")
+    card = (tmp_path / "ntm-feedforward" / "model" / "README.md").read_text()
+    metadata = yaml.safe_load(card.split("---")[1])
+    assert "a feedforward controller" in card and "LSTM controller" not in card
+    assert "| `controller` | `feedforward` |" in card and "lstm" not in metadata["tags"]
+    train_copy(tmp_path, "ntm", "--set", "max_steps=8", "--set", "eval_steps=8")
+    card = (tmp_path / "ntm" / "model" / "README.md").read_text()
+    assert "an LSTM controller" in card and "lstm" in yaml.safe_load(card.split("---")[1])["tags"]
 
 
 def test_the_cards_usage_snippet_runs_against_the_folder_in_a_fresh_process(tmp_path):
