@@ -2,14 +2,17 @@
 
     python -m benchmarks.ntm_copy --minutes 15 --seeds 0 1 2
 
-For each seed, `training.train --task copy` trains `--preset ntm` and `--preset lstm` side by side, each a separate
-process on one CPU thread (the two share the 2 cores), for the same wall time. Both read the same data (the seed's
+For each seed, `training.train --task copy` trains two presets side by side (by default `--preset ntm-feedforward`,
+the NTM with the paper's feedforward controller, and `--preset lstm`, the baseline; `--presets ntm lstm` for the NTM
+with an LSTM controller), each a separate process on one CPU thread (the two share the 2 cores), for the same wall
+time. Both read the same data (the seed's
 copy task), with the same optimizer, batch size and schedule; each keeps its checkpoint with the fewest bit errors on
 the validation split (lengths 1-20). Then each is scored on test sequences of lengths 1-20, on lengths 30 to 120,
 which no training sequence reaches, and on lengths 1-20 at fixed shares of ones (10% to 90%). Records NTM_COPY.json
 and RESULTS.md section 10, and copies the memory picture of the first converged NTM seed to
 docs/ntm_memory_access.png, with what the picture shows measured: the row each head weights most at each step.
-`--report-only` rebuilds the record from the output folders of a finished run.
+Runs of the same budget add their seeds and presets to the record (a preset run again on a seed replaces its entry);
+`--report-only` rebuilds it from the output folders of a finished run.
 """
 
 import argparse
@@ -29,7 +32,9 @@ from hf_attn_seq2seq.data.ntm_tasks import COPY_TRAIN_ONES, CopyTaskCollator, lo
 from training.runs import RunFolder
 
 
-PRESETS = ("ntm", "lstm")
+PRESETS = ("ntm", "lstm")  # the NTM and its baseline on the paper's other tasks (benchmarks.ntm_paper_tasks)
+COPY_PRESETS = ("ntm-feedforward", "lstm")  # the copy task's pair: the NTM its README command trains, the baseline
+BASELINE_PRESET = "lstm"  # the one preset without a memory
 PICTURE_PATH = Path("docs/ntm_memory_access.png")
 
 
@@ -39,12 +44,12 @@ def train_command(preset: str, seed: int, minutes: float, output_dir: Path, task
             "--overwrite-output-dir", "--allow-unconverged"]
 
 
-def run_pair(seed: int, minutes: float, root: Path, task: str = "copy") -> dict:
-    """Both presets at once on `seed` of `task`, one thread each; returns each one's metrics.json."""
+def run_pair(seed: int, minutes: float, root: Path, task: str = "copy", presets: tuple[str, ...] = PRESETS) -> dict:
+    """`presets` at once on `seed` of `task`, one thread each; returns each one's metrics.json."""
     environment = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", HF_HUB_OFFLINE="1",
                        HF_DATASETS_OFFLINE="1", TQDM_DISABLE="1")
     processes = {}
-    for preset in PRESETS:
+    for preset in presets:
         output_dir = root / f"{preset}-seed{seed}"
         log = open(root / f"{preset}-seed{seed}.log", "w")
         processes[preset] = (subprocess.Popen(train_command(preset, seed, minutes, output_dir, task), stdout=log,
@@ -88,10 +93,10 @@ def memory_access(folder: Path, seed: int, length: int = 20) -> dict:
     }
 
 
-def read_pair(seed: int, root: Path) -> dict:
-    """Both presets' metrics.json from a finished run's folders."""
+def read_pair(seed: int, root: Path, presets: tuple[str, ...] = COPY_PRESETS) -> dict:
+    """`presets`' metrics.json from a finished run's folders."""
     results = {}
-    for preset in PRESETS:
+    for preset in presets:
         folder = RunFolder(root / f"{preset}-seed{seed}").model
         results[preset] = json.loads((folder / "metrics.json").read_text()) | {"folder": str(folder)}
     return results
@@ -101,10 +106,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=15.0, help="training wall time of each model")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--presets", nargs="+", default=list(COPY_PRESETS),
+                        help="the presets trained side by side on each seed, one CPU thread each (at most 2: the "
+                             "machine's cores)")
     parser.add_argument("--output-dir", type=Path, default=Path("outputs/ntm-copy"))
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: rebuild the record from the output folders of a finished run")
     args = parser.parse_args(argv)
+    presets = tuple(args.presets)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     # Runs of the same length add their seeds to the record (a seed run again replaces its entry).
@@ -113,11 +122,12 @@ def main(argv: list[str] | None = None) -> dict:
         previous = {}  # another budget or another training distribution: a new record
     seeds = dict(previous.get("seeds", {}))
     for seed in args.seeds:
-        pair = read_pair(seed, args.output_dir) if args.report_only else run_pair(seed, args.minutes, args.output_dir)
-        seeds[str(seed)] = {preset: summary(result) for preset, result in pair.items()}
+        pair = read_pair(seed, args.output_dir, presets) if args.report_only else \
+            run_pair(seed, args.minutes, args.output_dir, presets=presets)
+        seeds[str(seed)] = seeds.get(str(seed), {}) | {preset: summary(result) for preset, result in pair.items()}
         print(f"seed {seed}: " + ", ".join(
             f"{preset} {pair[preset]['test']['test']['bit_errors_per_sequence']:.2f} bit errors (1-20)"
-            for preset in PRESETS), flush=True)
+            for preset in presets), flush=True)
     seeds = dict(sorted(seeds.items(), key=lambda item: int(item[0])))
     commands = previous.get("commands") or ([previous["command"]] if "command" in previous else [])
     record = {
@@ -128,14 +138,24 @@ def main(argv: list[str] | None = None) -> dict:
         "seeds": seeds,
         "notes": previous.get("notes", []),  # what the figures alone do not say (written by hand)
     }
-    ntm_folders = {seed: RunFolder(args.output_dir / f"ntm-seed{seed}").model for seed in seeds}
-    converged = [seed for seed, pair in seeds.items() if pair["ntm"]["converged"]]
-    if converged:
-        PICTURE_PATH.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ntm_folders[converged[0]] / "memory_access.png", PICTURE_PATH)
-        record["picture"] = {"path": str(PICTURE_PATH), "seed": converged[0]}
-    record["memory_access"] = {seed: memory_access(folder, int(seed)) for seed, folder in ntm_folders.items()
-                               if folder.is_dir()}
+    # The picture and the head measurements are of the copy task's own NTM preset (the README's command); those of
+    # a preset whose folders are gone are kept from the previous record.
+    picture_preset = next(preset for preset in COPY_PRESETS if preset != BASELINE_PRESET)
+    previous_access = previous.get("memory_access", {})
+    if previous_access and all(key.isdigit() for key in previous_access):
+        previous_access = {"ntm": previous_access}  # records before presets other than `ntm` were measured
+    record["memory_access"] = dict(previous_access)
+    for preset in {preset for pair in seeds.values() for preset in pair} - {BASELINE_PRESET}:
+        folders = {seed: RunFolder(args.output_dir / f"{preset}-seed{seed}").model for seed in seeds}
+        measured = {seed: memory_access(folder, int(seed)) for seed, folder in folders.items() if folder.is_dir()}
+        record["memory_access"][preset] = record["memory_access"].get(preset, {}) | measured
+        converged = [seed for seed in measured if seeds[seed][preset]["converged"]]
+        if preset == picture_preset and converged:
+            PICTURE_PATH.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(folders[converged[0]] / "memory_access.png", PICTURE_PATH)
+            record["picture"] = {"path": str(PICTURE_PATH), "seed": converged[0], "preset": preset}
+    if "picture" not in record and "picture" in previous:
+        record["picture"] = previous["picture"]
     NTM_COPY_PATH.write_text(json.dumps(record, indent=1) + "\n")
     rewrite_results()
     return record

@@ -472,71 +472,95 @@ def fine_tuning_section(data: dict) -> list[str]:
     return lines + [""]
 
 
+# The copy record's presets, in the order its tables show them, with their labels.
+COPY_PRESET_LABELS = {"ntm-feedforward": "NTM, feedforward controller", "ntm": "NTM, LSTM controller",
+                      "lstm": "LSTM"}
+
+
 def ntm_copy_section(data: dict) -> list[str]:
-    """Section 10: the NTM and its LSTM baseline on the copy task, per seed and by test length."""
+    """Section 10: the NTM (with each controller measured) and its LSTM baseline on the copy task, per seed and by
+    test length."""
     seeds = data["seeds"]
-    first = next(iter(seeds.values()))
-    converged = [seed for seed, pair in seeds.items() if pair["ntm"]["converged"]]
+    presets = [preset for preset in COPY_PRESET_LABELS if any(preset in runs for runs in seeds.values())]
+    ntm_presets = [preset for preset in presets if preset != "lstm"]
+    any_run = {preset: next(runs[preset] for runs in seeds.values() if preset in runs) for preset in presets}
+    first = any_run[presets[0]]
     lines = ["## 10. Neural Turing Machine against an LSTM on the copy task", "",
              "Commands: " + "; ".join(f"`{command}`" for command in data.get("commands", [data.get("command")]))
-             + ". For each seed the two models train side by side, each a process on one "
+             + ". For each seed two models train side by side, each a process on one "
              f"CPU thread of the 2 cores, for the same wall time ({data['minutes']:g} minutes, evaluations "
              f"included), on the same data (the seed's copy task: sequences of 1-20 random 8-bit vectors"
-             + (", each with 10-90% of its bits on" if "test_ones_10" in first["ntm"]["test"] else "") + "), with "
-             f"the same optimizer (Adam 1e-3, batches of 16, gradients clipped at 10). Each keeps its checkpoint "
-             f"with the fewest bit errors on the validation split (lengths 1-20, drawn as training); the test splits "
-             f"are scored once, "
-             f"at the end. NTM: {first['ntm']['parameters']:,} parameters (`--preset ntm`); LSTM: "
-             f"{first['lstm']['parameters']:,} (`--preset lstm`, one layer of 120).", "",
-             f"**{len(converged)} of {len(seeds)} NTM seeds converge** (below 0.1 bit errors per sequence on "
-             f"validation).", "",
-             "Training is not smooth: a model that has learned the task can lose it within a few hundred steps "
-             "(the loss jumps back to chance) and may or may not find it again, which is why the checkpoint kept is "
-             "the best on validation, not the last; the table gives both.", "",
-             "| seed | model | steps in the time | kept checkpoint | its validation bit errors | first below 0.1 on "
-             "validation | validation at the last step |", "|---|---|---|---|---|---|---|"]
-    for seed, pair in seeds.items():
-        for name, label in (("ntm", "NTM"), ("lstm", "LSTM")):
-            run = pair[name]
+             + (", each with 10-90% of its bits on" if "test_ones_10" in first["test"] else "") + "), with "
+             "the same optimizer (Adam 1e-3, batches of 16, gradients clipped at 10). Each keeps its checkpoint "
+             "with the fewest bit errors on the validation split (lengths 1-20, drawn as training); the test splits "
+             "are scored once, at the end. "
+             + "; ".join(f"{COPY_PRESET_LABELS[preset]}: {any_run[preset]['parameters']:,} parameters "
+                         f"(`--preset {preset}`)" for preset in presets)
+             + ". The NTM's two controllers are those of the paper: one ReLU layer of 100 units, or an LSTM of 100; "
+             "the baseline is one LSTM layer of 120.", ""]
+    for preset in ntm_presets:
+        runs = [runs[preset] for runs in seeds.values() if preset in runs]
+        lines += [f"**{COPY_PRESET_LABELS[preset]}: {sum(run['converged'] for run in runs)} of {len(runs)} seeds "
+                  f"converge** (below 0.1 bit errors per sequence on validation).", ""]
+    lines += ["Training is not smooth: a model that has learned the task can lose it within a few hundred steps "
+              "(the loss jumps back to chance) and may or may not find it again, which is why the checkpoint kept is "
+              "the best on validation, not the last; the table gives both.", "",
+              "| seed | model | steps in the time | kept checkpoint | its validation bit errors | first below 0.1 on "
+              "validation | validation at the last step |", "|---|---|---|---|---|---|---|"]
+    for seed, runs in seeds.items():
+        for preset in presets:
+            if preset not in runs:
+                continue
+            run = runs[preset]
             below = run["seconds_to_validation_below_threshold"]
-            lines.append(f"| {seed} | {label} | {run['train_steps']:,} | {run['best_checkpoint_step']:,} | "
-                         f"{run['validation_bit_errors_per_sequence']:.2f} | "
+            lines.append(f"| {seed} | {COPY_PRESET_LABELS[preset]} | {run['train_steps']:,} | "
+                         f"{run['best_checkpoint_step']:,} | {run['validation_bit_errors_per_sequence']:.2f} | "
                          + (f"{below / 60:.1f} min | " if below is not None else "not reached | ")
                          + f"{run['last_validation_bit_errors_per_sequence']:.2f} |")
-    splits = list(first["ntm"]["test"])
+    splits = list(first["test"])
+    header = "| test sequences | " + " | ".join(COPY_PRESET_LABELS[preset] for preset in presets) + " |"
+    rule = "|---|" + "---|" * len(presets)
     lines += ["", "Bit errors per sequence on the test splits (lower is better), mean over the seeds and, in "
               "brackets, each seed; lengths above 20 never occur in training, and the longer splits have half the "
-              "bits on:", "",
-              "| test sequences | NTM | LSTM |", "|---|---|---|"]
+              "bits on:", "", header, rule]
     for split in splits:
         cells = []
-        for name in ("ntm", "lstm"):
-            values = [pair[name]["test"][split]["bit_errors_per_sequence"] for pair in seeds.values()]
+        for preset in presets:
+            values = [runs[preset]["test"][split]["bit_errors_per_sequence"] for runs in seeds.values()
+                      if preset in runs]
             cells.append(f"**{sum(values) / len(values):.2f}** ({', '.join(f'{v:.2f}' for v in values)})")
-        lines.append(f"| {copy_lengths(split)} | {cells[0]} | {cells[1]} |")
-    lines += ["", "Sequences copied without a single wrong bit (%, mean over the seeds):", "",
-              "| test sequences | NTM | LSTM |", "|---|---|---|"]
+        lines.append(f"| {copy_lengths(split)} | " + " | ".join(cells) + " |")
+    lines += ["", "Sequences copied without a single wrong bit (%, mean over the seeds):", "", header, rule]
     for split in splits:
-        means = [sum(pair[name]["test"][split]["sequences_copied"] for pair in seeds.values()) / len(seeds)
-                 for name in ("ntm", "lstm")]
-        lines.append(f"| {copy_lengths(split)} | {means[0]:.1f} | {means[1]:.1f} |")
-    if "memory_access" in data:
+        means = []
+        for preset in presets:
+            values = [runs[preset]["test"][split]["sequences_copied"] for runs in seeds.values() if preset in runs]
+            means.append(f"{sum(values) / len(values):.1f}")
+        lines.append(f"| {copy_lengths(split)} | " + " | ".join(means) + " |")
+    access = data.get("memory_access", {})
+    if access and all(key.isdigit() for key in access):
+        access = {"ntm": access}  # records before presets other than `ntm` were measured
+    if access:
         lines += ["", "What each NTM's heads do, measured on 32 test sequences of 20 vectors: the direction the write "
                   "head's peak row takes, the share of input steps at which it moves on by exactly one row, the "
                   "share of copy steps at which the read head's peak is one of the written rows, the share of copy "
                   "steps at which it moves on in the write head's direction, and the mean peak weights (1 = one row "
                   "only):", "",
-                  "| seed | write direction | writes one row per step | reads on written rows | reads walk the same "
-                  "way | peak write weight | peak read weight |", "|---|---|---|---|---|---|---|"]
-        for seed, access in data["memory_access"].items():
-            lines.append(f"| {seed} | {access['write_direction']} | {100 * access['writes_one_row_per_step']:.1f}% | "
-                         f"{100 * access['reads_on_written_rows']:.1f}% | "
-                         f"{100 * access['reads_follow_write_direction']:.1f}% | "
-                         f"{access['mean_peak_write_weight']:.3f} | {access['mean_peak_read_weight']:.3f} |")
+                  "| seed | controller | write direction | writes one row per step | reads on written rows | reads "
+                  "walk the same way | peak write weight | peak read weight |", "|---|---|---|---|---|---|---|---|"]
+        for preset in ntm_presets:
+            for seed, heads in access.get(preset, {}).items():
+                lines.append(f"| {seed} | {COPY_PRESET_LABELS[preset].removeprefix('NTM, ')} | "
+                             f"{heads['write_direction']} | {100 * heads['writes_one_row_per_step']:.1f}% | "
+                             f"{100 * heads['reads_on_written_rows']:.1f}% | "
+                             f"{100 * heads['reads_follow_write_direction']:.1f}% | "
+                             f"{heads['mean_peak_write_weight']:.3f} | {heads['mean_peak_read_weight']:.3f} |")
     if "picture" in data:
-        lines += ["", f"The memory access of seed {data['picture']['seed']}'s NTM on a test sequence of 20 vectors "
-                  "(inputs and outputs above, write and read weightings over the 128 memory rows below):", "",
-                  f"![NTM memory access](../{data['picture']['path']})"]
+        picture = data["picture"]
+        lines += ["", f"The memory access of seed {picture['seed']}'s NTM "
+                  f"({COPY_PRESET_LABELS[picture.get('preset', 'ntm')].removeprefix('NTM, ')}) on a test sequence of "
+                  "20 vectors (inputs and outputs above, write and read weightings over the 128 memory rows below):",
+                  "", f"![NTM memory access](../{picture['path']})"]
     if data.get("notes"):
         lines += [""] + [f"- {note}" for note in data["notes"]]
     return lines + [""]

@@ -21,10 +21,31 @@ def test_rebuilding_the_ntm_copy_record_keeps_its_notes(tmp_path, monkeypatch):
     record_path.write_text(json.dumps({"commands": [], "minutes": 15.0, "train_ones": list(COPY_TRAIN_ONES),
                                        "seeds": {}, "notes": notes}))
     monkeypatch.setattr(ntm_copy, "NTM_COPY_PATH", record_path)
-    monkeypatch.setattr(ntm_copy, "read_pair", lambda seed, root: {"ntm": finished_run(2.0),
-                                                                   "lstm": finished_run(3.0)})
+    monkeypatch.setattr(ntm_copy, "read_pair", lambda seed, root, presets: {
+        preset: finished_run(3.0 if preset == "lstm" else 2.0) for preset in presets})
     monkeypatch.setattr(ntm_copy, "rewrite_results", lambda: "")
     ntm_copy.main(["--report-only", "--seeds", "4", "--minutes", "15", "--output-dir", str(tmp_path / "runs")])
     record = json.loads(record_path.read_text())
-    assert record["seeds"]["4"]["ntm"]["validation_bit_errors_per_sequence"] == 2.0
+    assert record["seeds"]["4"]["ntm-feedforward"]["validation_bit_errors_per_sequence"] == 2.0
     assert record["notes"] == notes
+
+
+def test_a_preset_measured_later_joins_the_seeds_others_measured(tmp_path, monkeypatch):
+    """Running one preset on a seed (the feedforward NTM, say) adds it beside the presets recorded there before, and
+    the old record's head measurements (per seed, from when only `ntm` was measured) stay under `ntm`."""
+    record_path = tmp_path / "NTM_COPY.json"
+    old_access = {"0": {"write_direction": "back"}}
+    record_path.write_text(json.dumps({"commands": [], "minutes": 15.0, "train_ones": list(COPY_TRAIN_ONES),
+                                       "seeds": {"0": {"ntm": {"kept": True}, "lstm": {"kept": True}}},
+                                       "memory_access": old_access, "notes": []}))
+    monkeypatch.setattr(ntm_copy, "NTM_COPY_PATH", record_path)
+    monkeypatch.setattr(ntm_copy, "read_pair", lambda seed, root, presets: {
+        preset: finished_run(1.0) for preset in presets})
+    monkeypatch.setattr(ntm_copy, "rewrite_results", lambda: "")
+    ntm_copy.main(["--report-only", "--seeds", "0", "--minutes", "15", "--presets", "ntm-feedforward",
+                   "--output-dir", str(tmp_path / "runs")])
+    record = json.loads(record_path.read_text())
+    assert set(record["seeds"]["0"]) == {"ntm", "lstm", "ntm-feedforward"}
+    assert record["seeds"]["0"]["ntm"] == {"kept": True}
+    assert record["seeds"]["0"]["ntm-feedforward"]["validation_bit_errors_per_sequence"] == 1.0
+    assert record["memory_access"]["ntm"] == old_access
