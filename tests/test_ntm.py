@@ -47,7 +47,7 @@ def tiny_lstm(seed: int = 0) -> LSTMBaselineModel:
     return LSTMBaselineModel(LSTMBaselineConfig(input_size=5, output_size=4, hidden_size=16, num_layers=2))
 
 
-TINY_MODELS = {"ntm": tiny_ntm, "lstm": tiny_lstm}
+TINY_MODELS = {"ntm": tiny_ntm, "ntm-feedforward": lambda: tiny_ntm(controller="feedforward"), "lstm": tiny_lstm}
 
 
 def test_content_weights_are_a_softmax_of_scaled_cosine_similarities():
@@ -108,9 +108,10 @@ def test_gradients_reach_every_parameter_and_weightings_stay_distributions(optio
         torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
 
 
-@pytest.mark.parametrize("kind", ["ntm", "lstm"])
+@pytest.mark.parametrize("kind", ["ntm", "ntm-feedforward", "lstm"])
 def test_save_and_load_are_exact_and_auto_classes_find_the_model(tmp_path, kind):
-    model = (tiny_ntm(memory_init="learned") if kind == "ntm" else tiny_lstm()).eval()
+    controller = "feedforward" if kind == "ntm-feedforward" else "lstm"
+    model = (tiny_lstm() if kind == "lstm" else tiny_ntm(memory_init="learned", controller=controller)).eval()
     model.save_pretrained(tmp_path)
     auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
     assert auto_map["AutoModel"] == f"modeling_ntm.{type(model).__name__}"
@@ -127,7 +128,7 @@ def test_save_and_load_are_exact_and_auto_classes_find_the_model(tmp_path, kind)
         assert torch.equal(model(inputs).logits, loaded(inputs).logits)
 
 
-@pytest.mark.parametrize("kind", ["ntm", "lstm"])
+@pytest.mark.parametrize("kind", ["ntm", "ntm-feedforward", "lstm"])
 def test_a_fresh_process_loads_it_with_remote_code_alone(tmp_path, kind):
     model = TINY_MODELS[kind]().eval()
     model.save_pretrained(tmp_path / "ntm")
