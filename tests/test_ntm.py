@@ -233,7 +233,7 @@ def test_the_loss_and_the_metric_read_only_the_scored_steps():
     assert bit_loss(logits, None) is None
 
 
-@pytest.mark.parametrize("kind", ["ntm", "lstm"])
+@pytest.mark.parametrize("kind", list(TINY_MODELS))
 def test_padding_changes_no_sequences_outputs_or_loss(kind):
     model = TINY_MODELS[kind]().eval()
     short = {"sequence": [[1, 0, 1, 1], [0, 1, 1, 0]]}
