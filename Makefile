@@ -44,7 +44,7 @@ translation: install
 
 # The Neural Turing Machine and its LSTM baseline on the copy task: 15 minutes each, side by side on one thread each.
 copy: install
-	OMP_NUM_THREADS=1 $(BIN)/python -m training.train --task copy --preset ntm --output-dir outputs/copy-ntm \
+	OMP_NUM_THREADS=1 $(BIN)/python -m training.train --task copy --preset ntm-feedforward --output-dir outputs/copy-ntm \
 		--max-train-minutes 15 --set max_steps=10000000 $(TRAIN_ARGS) & ntm=$$!; \
 	OMP_NUM_THREADS=1 $(BIN)/python -m training.train --task copy --preset lstm --output-dir outputs/copy-lstm \
 		--max-train-minutes 15 --set max_steps=10000000 --allow-unconverged $(TRAIN_ARGS); lstm=$$?; \

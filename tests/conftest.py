@@ -131,13 +131,14 @@ def demo_models(tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def memory_demo_models(tmp_path_factory) -> dict[str, str]:
-    """Tiny trained Neural Turing Machines for the demo's memory view: task -> model folder (copy, repeat copy)."""
+    """Tiny trained Neural Turing Machines for the demo's memory view: task -> model folder (copy, repeat copy), each
+    with its task's own preset (so both controllers are served)."""
     from training.train import main as train_main
 
     folders = {}
     for task in ("copy", "repeat_copy"):
         output = tmp_path_factory.mktemp(f"demo-{task}")
-        train_main(["--task", task, "--preset", "ntm", "--num-examples", "64", "--max-eval-examples", "32",
+        train_main(["--task", task, "--num-examples", "64", "--max-eval-examples", "32",
                     "--output-dir", str(output), "--set", "controller_size=16", "--set", "memory_rows=32",
                     "--set", "memory_width=6", "--set", "max_steps=8", "--set", "eval_steps=4",
                     "--set", "logging_steps=4", "--allow-unconverged"])

@@ -8,7 +8,7 @@ from pathlib import Path
 PRESETS_DIR = Path(__file__).parent
 # The preset each task trains with when none is named: the one measured to learn it.
 TASK_PRESETS = {"date": "attention", "addition": "addition", "reverse": "reverse", "translation": "translation",
-                "copy": "ntm", "repeat_copy": "ntm", "associative_recall": "ntm", "ngrams": "ntm",
+                "copy": "ntm-feedforward", "repeat_copy": "ntm", "associative_recall": "ntm", "ngrams": "ntm",
                 "priority_sort": "ntm"}
 DEFAULT_MODEL_TYPE = "attn_seq2seq"  # a preset without `model_type` builds the attention seq2seq
 
