@@ -483,8 +483,9 @@ def ntm_copy_section(data: dict) -> list[str]:
     seeds = data["seeds"]
     presets = [preset for preset in COPY_PRESET_LABELS if any(preset in runs for runs in seeds.values())]
     ntm_presets = [preset for preset in presets if preset != "lstm"]
-    any_run = {preset: next(runs[preset] for runs in seeds.values() if preset in runs) for preset in presets}
-    first = any_run[presets[0]]
+    # each preset's runs, in seed order (a preset measured later may lack some seeds)
+    runs_of = {preset: [runs[preset] for runs in seeds.values() if preset in runs] for preset in presets}
+    first = runs_of[presets[0]][0]
     lines = ["## 10. Neural Turing Machine against an LSTM on the copy task", "",
              "Commands: " + "; ".join(f"`{command}`" for command in data.get("commands", [data.get("command")]))
              + ". For each seed two models train side by side, each a process on one "
@@ -494,12 +495,12 @@ def ntm_copy_section(data: dict) -> list[str]:
              "the same optimizer (Adam 1e-3, batches of 16, gradients clipped at 10). Each keeps its checkpoint "
              "with the fewest bit errors on the validation split (lengths 1-20, drawn as training); the test splits "
              "are scored once, at the end. "
-             + "; ".join(f"{COPY_PRESET_LABELS[preset]}: {any_run[preset]['parameters']:,} parameters "
+             + "; ".join(f"{COPY_PRESET_LABELS[preset]}: {runs_of[preset][0]['parameters']:,} parameters "
                          f"(`--preset {preset}`)" for preset in presets)
              + ". The NTM's two controllers are those of the paper: one ReLU layer of 100 units, or an LSTM of 100; "
              "the baseline is one LSTM layer of 120.", ""]
     for preset in ntm_presets:
-        runs = [runs[preset] for runs in seeds.values() if preset in runs]
+        runs = runs_of[preset]
         lines += [f"**{COPY_PRESET_LABELS[preset]}: {sum(run['converged'] for run in runs)} of {len(runs)} seeds "
                   f"converge** (below 0.1 bit errors per sequence on validation).", ""]
     lines += ["Training is not smooth: a model that has learned the task can lose it within a few hundred steps "
@@ -526,20 +527,17 @@ def ntm_copy_section(data: dict) -> list[str]:
     for split in splits:
         cells = []
         for preset in presets:
-            values = [runs[preset]["test"][split]["bit_errors_per_sequence"] for runs in seeds.values()
-                      if preset in runs]
+            values = [run["test"][split]["bit_errors_per_sequence"] for run in runs_of[preset]]
             cells.append(f"**{sum(values) / len(values):.2f}** ({', '.join(f'{v:.2f}' for v in values)})")
         lines.append(f"| {copy_lengths(split)} | " + " | ".join(cells) + " |")
     lines += ["", "Sequences copied without a single wrong bit (%, mean over the seeds):", "", header, rule]
     for split in splits:
         means = []
         for preset in presets:
-            values = [runs[preset]["test"][split]["sequences_copied"] for runs in seeds.values() if preset in runs]
+            values = [run["test"][split]["sequences_copied"] for run in runs_of[preset]]
             means.append(f"{sum(values) / len(values):.1f}")
         lines.append(f"| {copy_lengths(split)} | " + " | ".join(means) + " |")
-    access = data.get("memory_access", {})
-    if access and all(key.isdigit() for key in access):
-        access = {"ntm": access}  # records before presets other than `ntm` were measured
+    access = data.get("memory_access", {})  # preset -> seed -> measurements, as benchmarks.ntm_copy writes it
     if access:
         lines += ["", "What each NTM's heads do, measured on 32 test sequences of 20 vectors: the direction the write "
                   "head's peak row takes, the share of input steps at which it moves on by exactly one row, the "
