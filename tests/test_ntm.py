@@ -159,6 +159,9 @@ def test_bad_configs_and_inputs_get_clear_errors():
         NTMConfig(memory_rows=0)
     with pytest.raises(ValueError, match="allows 7 shifts, more than the 4 memory rows"):
         NTMConfig(memory_rows=4, shift_range=3)
+    for bad in ("low", float("nan"), True):
+        with pytest.raises(ValueError, match="initial_gate_bias must be a finite number or None"):
+            NTMConfig(initial_gate_bias=bad)
     model = tiny_ntm()
     with pytest.raises(ValueError, match="inputs must have shape \\(batch, steps, input_size=5\\)"):
         model(torch.rand(2, 3, 4))
@@ -292,3 +295,24 @@ def test_content_addressing_near_empty_rows_has_a_bounded_gradient():
     (weights * torch.tensor([[0.3, -1.0, 2.0, 0.5]])).sum().backward()
     assert torch.isfinite(memory.grad).all() and memory.grad.norm() < 1e4, memory.grad.norm()
     torch.testing.assert_close(weights.sum(), torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+def test_the_initial_gate_bias_sets_both_gates_and_nothing_else(controller, tmp_path):
+    default, biased = tiny_ntm(controller=controller), tiny_ntm(controller=controller, initial_gate_bias=-3.0)
+    changed = {name for (name, left), right in zip(default.named_parameters(), biased.parameters())
+               if not torch.equal(left, right)}
+    assert changed == {"read_head.parameters_layer.bias", "write_head.parameters_layer.bias"}
+    for name in ("read_head", "write_head"):
+        head = getattr(biased, name)
+        gate = head.sizes[0] + head.sizes[1]  # the unit after the key and the strength
+        difference = head.parameters_layer.bias - getattr(default, name).parameters_layer.bias
+        assert head.parameters_layer.bias[gate].item() == -3.0
+        assert difference.nonzero().flatten().tolist() == [gate]
+    # loading a trained folder keeps its trained biases: the option only starts new models
+    with torch.no_grad():
+        biased.read_head.parameters_layer.bias.add_(0.5)
+    biased.save_pretrained(tmp_path)
+    loaded = NTMModel.from_pretrained(tmp_path)
+    assert loaded.config.initial_gate_bias == -3.0
+    assert torch.equal(loaded.read_head.parameters_layer.bias, biased.read_head.parameters_layer.bias)

@@ -65,6 +65,9 @@ class NTMConfig(_CheckedConfig):
         memory_init (`str`): `"constant"` starts every sequence from memory filled with `memory_init_value`, which
             makes training reliable (Collier and Beel, 2018); `"learned"` starts from a trained memory.
         memory_init_value (`float`): the constant memory value.
+        initial_gate_bias (`float`, *optional*): the bias each head's interpolation gate g (equation 7) starts
+            from. g near 0 keeps the head's previous weighting (addressing by location), near 1 takes the content
+            weighting; a bias of -3 starts g at 0.05. `None` leaves the bias to the layer's random initialisation.
     """
 
     model_type = "ntm"
@@ -78,6 +81,7 @@ class NTMConfig(_CheckedConfig):
     shift_range: int = 1
     memory_init: str = "constant"
     memory_init_value: float = 1e-6
+    initial_gate_bias: float | None = None
 
     def validate_options(self) -> None:
         """Raise `ValueError` naming the option for every bad value."""
@@ -95,6 +99,10 @@ class NTMConfig(_CheckedConfig):
         value = self.memory_init_value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e3:
             raise ValueError(f"memory_init_value must be a finite number, got {value!r}.")
+        bias = self.initial_gate_bias
+        if bias is not None and (isinstance(bias, bool) or not isinstance(bias, (int, float)) or bias != bias
+                                 or abs(bias) > 1e3):
+            raise ValueError(f"initial_gate_bias must be a finite number or None, got {bias!r}.")
 
 
 class LSTMBaselineConfig(_CheckedConfig):

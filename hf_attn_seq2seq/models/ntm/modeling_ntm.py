@@ -164,6 +164,11 @@ class NTMPreTrainedModel(BitSequencePreTrainedModel):
             nn.init.normal_(module.initial_read, std=0.01)
             if module.initial_memory is not None:
                 nn.init.normal_(module.initial_memory, std=0.01)
+            # Set here, not on each head: transformers skips custom modules that hold no parameters of their own.
+            if self.config.initial_gate_bias is not None:
+                for head in (module.read_head, module.write_head):
+                    gate = head.sizes[0] + head.sizes[1]  # the output unit after the key and the strength
+                    head.parameters_layer.bias.data[gate] = self.config.initial_gate_bias
 
 
 class NTMModel(NTMPreTrainedModel):
