@@ -181,3 +181,25 @@ def test_the_demo_names_a_copy_model_it_does_not_serve(tmp_path):
     train_copy(tmp_path, "lstm")
     with pytest.raises(ValueError, match="holds a 'ntm_lstm_baseline' model; the demo serves attn_seq2seq models"):
         DemoModel(tmp_path / "lstm" / "model")
+
+
+def test_the_kept_checkpoint_has_the_fewest_errors_and_among_equals_the_lowest_loss():
+    from transformers import EvalPrediction
+
+    from training.train_ntm import METRIC, SELECTION, bit_error_metrics, selection_metric
+
+    labels = torch.tensor([[[1.0, 0.0], [-100, -100]], [[0.0, 1.0], [1.0, 1.0]]])  # 2 sequences, 3 scored vectors
+
+    def score(logits):
+        metrics = bit_error_metrics(EvalPrediction(predictions=logits.numpy(), label_ids=labels.numpy()))
+        return metrics[METRIC], metrics[SELECTION]
+
+    signs = labels.clamp(min=0) * 2 - 1  # +1 where the bit is 1, -1 where it is 0 (and at the unscored steps)
+    confident, hesitant = score(signs * 9.0), score(signs * 0.05)  # both right on every bit
+    one_wrong = signs * 9.0
+    one_wrong[1, 1, 0] = -9.0  # one bit of the second sequence wrong, every other bit certain
+    wrong = score(one_wrong)
+    assert confident[0] == hesitant[0] == 0.0 and wrong[0] == 0.5
+    assert confident[1] < hesitant[1] < wrong[1]  # equal errors: the lower loss wins; fewer errors always win
+    assert hesitant[1] - hesitant[0] < 0.5 / 2  # the tie-break stays below half of one error's share
+    assert selection_metric("copy") == SELECTION and selection_metric("ngrams") == "cost_per_sequence"
