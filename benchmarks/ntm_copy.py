@@ -5,14 +5,14 @@
 For each seed, `training.train --task copy` trains two presets side by side (by default `--preset ntm-feedforward`,
 the NTM with the paper's feedforward controller, and `--preset lstm`, the baseline; `--presets ntm lstm` for the NTM
 with an LSTM controller), each a separate process on one CPU thread (the two share the 2 cores), for the same wall
-time. Both read the same data (the seed's
-copy task), with the same optimizer, batch size and schedule; each keeps its checkpoint with the fewest bit errors on
-the validation split (lengths 1-20; among equals, the lowest loss). Then each is scored on test sequences of lengths 1-20, on lengths 30 to 120,
-which no training sequence reaches, and on lengths 1-20 at fixed shares of ones (10% to 90%). Records NTM_COPY.json
-and RESULTS.md section 10, and copies the memory picture of the first converged NTM seed to
-docs/ntm_memory_access.png, with what the picture shows measured: the row each head weights most at each step.
-Runs of the same budget add their seeds and presets to the record (a preset run again on a seed replaces its entry);
-`--report-only` rebuilds it from the output folders of a finished run.
+time. Both read the same data (the seed's copy task), with the same optimizer, batch size and schedule; each keeps
+its checkpoint with the fewest bit errors on the validation split (lengths 1-20; among equals, the lowest loss).
+Then each is scored on test sequences of lengths 1-20, on lengths 30 to 120, which no training sequence reaches, and
+on lengths 1-20 at fixed shares of ones (10% to 90%). Records NTM_COPY.json and RESULTS.md section 10, and copies
+the memory picture of the first converged NTM seed to docs/ntm_memory_access.png, with what the picture shows
+measured: the row each head weights most at each step. Runs of the same budget add their seeds and presets to the
+record (a preset run again on a seed replaces its entry); `--report-only` rebuilds it from the output folders of a
+finished run.
 """
 
 import argparse

@@ -305,10 +305,9 @@ def test_the_initial_gate_bias_sets_both_gates_and_nothing_else(controller, tmp_
     assert changed == {"read_head.parameters_layer.bias", "write_head.parameters_layer.bias"}
     for name in ("read_head", "write_head"):
         head = getattr(biased, name)
-        gate = head.sizes[0] + head.sizes[1]  # the unit after the key and the strength
         difference = head.parameters_layer.bias - getattr(default, name).parameters_layer.bias
-        assert head.parameters_layer.bias[gate].item() == -3.0
-        assert difference.nonzero().flatten().tolist() == [gate]
+        assert head.parameters_layer.bias[head.gate_unit].item() == -3.0
+        assert difference.nonzero().flatten().tolist() == [head.gate_unit]
     # loading a trained folder keeps its trained biases: the option only starts new models
     with torch.no_grad():
         biased.read_head.parameters_layer.bias.add_(0.5)

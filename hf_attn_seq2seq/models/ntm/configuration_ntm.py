@@ -25,6 +25,11 @@ def _positive_int(name: str, value) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 
 
+def _finite_number(name: str, value, what: str = "a finite number") -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e3:
+        raise ValueError(f"{name} must be {what}, got {value!r}.")
+
+
 class _CheckedConfig(PreTrainedConfig):
     """Validates its options when made, and refuses to load a folder of another model type (transformers would only
     warn, and build a model from defaults)."""
@@ -96,13 +101,9 @@ class NTMConfig(_CheckedConfig):
             raise ValueError(f"Unknown controller {self.controller!r}; expected one of 'lstm', 'feedforward'.")
         if self.memory_init not in MEMORY_INITS:
             raise ValueError(f"Unknown memory_init {self.memory_init!r}; expected one of 'constant', 'learned'.")
-        value = self.memory_init_value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or abs(value) > 1e3:
-            raise ValueError(f"memory_init_value must be a finite number, got {value!r}.")
-        bias = self.initial_gate_bias
-        if bias is not None and (isinstance(bias, bool) or not isinstance(bias, (int, float)) or bias != bias
-                                 or abs(bias) > 1e3):
-            raise ValueError(f"initial_gate_bias must be a finite number or None, got {bias!r}.")
+        _finite_number("memory_init_value", self.memory_init_value)
+        if self.initial_gate_bias is not None:
+            _finite_number("initial_gate_bias", self.initial_gate_bias, "a finite number or None")
 
 
 class LSTMBaselineConfig(_CheckedConfig):

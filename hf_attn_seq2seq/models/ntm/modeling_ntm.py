@@ -93,6 +93,11 @@ class NTMHead(nn.Module):
             self.sizes += [config.memory_width, config.memory_width]
         self.parameters_layer = nn.Linear(config.controller_size, sum(self.sizes))
 
+    @property
+    def gate_unit(self) -> int:
+        """The output of `parameters_layer` that becomes the interpolation gate g (after the key and the strength)."""
+        return self.sizes[0] + self.sizes[1]
+
     def forward(self, state: torch.Tensor, memory: torch.Tensor, previous: torch.Tensor):
         """Returns the new weighting `(batch, N)` and, for a write head, the erase and add vectors."""
         parts = torch.split(self.parameters_layer(state), self.sizes, dim=-1)
@@ -167,8 +172,7 @@ class NTMPreTrainedModel(BitSequencePreTrainedModel):
             # Set here, not on each head: transformers skips custom modules that hold no parameters of their own.
             if self.config.initial_gate_bias is not None:
                 for head in (module.read_head, module.write_head):
-                    gate = head.sizes[0] + head.sizes[1]  # the output unit after the key and the strength
-                    head.parameters_layer.bias.data[gate] = self.config.initial_gate_bias
+                    head.parameters_layer.bias.data[head.gate_unit] = self.config.initial_gate_bias
 
 
 class NTMModel(NTMPreTrainedModel):
