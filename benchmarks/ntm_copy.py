@@ -168,6 +168,7 @@ def summary(metrics: dict) -> dict:
                                           "seconds_to_validation_below_threshold", "test")}
     # the last evaluation during training: how far the run had drifted from its kept checkpoint when time ran out
     kept["last_validation_bit_errors_per_sequence"] = metrics["evaluations"][-1]["eval_bit_errors_per_sequence"]
+    kept |= {key: metrics[key] for key in ("attempts", "kept_attempt") if key in metrics}  # a run that restarted
     return kept | {"converged": "did_not_converge" not in metrics}
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 import transformers
 
+from hf_attn_seq2seq.presets import load_preset
+
 
 RESULTS_PATH = Path(__file__).with_name("RESULTS.md")
 TRANSLATION_PATH = Path(__file__).with_name("TRANSLATION.json")
@@ -477,6 +479,21 @@ COPY_PRESET_LABELS = {"ntm-feedforward": "NTM, feedforward controller", "ntm": "
                       "lstm": "LSTM"}
 
 
+def kept_attempt(run: dict) -> str:
+    """For a run that started again from a fresh initialisation: which attempt its kept checkpoint is from."""
+    return f" (attempt {run['kept_attempt']} of {run['attempts']})" if "attempts" in run else ""
+
+
+def restarted_runs_note(runs_of: dict) -> str:
+    """How the table counts a run that started again from a fresh initialisation ("" when none did)."""
+    if not any("attempts" in run for runs in runs_of.values() for run in runs):
+        return ""
+    rule = load_preset("ntm-feedforward")["convergence"]["copy"]["restart"]
+    return (f" A run that started again from a fresh initialisation (the feedforward preset's rule: validation bit "
+            f"errors per sequence not below {rule['above']:g} by step {rule['step']:,}) counts its steps and "
+            "minutes from the start of the run, and its kept checkpoint's step from the start of its attempt.")
+
+
 def ntm_copy_section(data: dict) -> list[str]:
     """Section 10: the NTM (with each controller measured) and its LSTM baseline on the copy task, per seed and by
     test length."""
@@ -505,7 +522,8 @@ def ntm_copy_section(data: dict) -> list[str]:
                   f"converge** (below 0.1 bit errors per sequence on validation).", ""]
     lines += ["Training is not smooth: a model that has learned the task can lose it within a few hundred steps "
               "(the loss jumps back to chance) and may or may not find it again, which is why the checkpoint kept is "
-              "the best on validation, not the last; the table gives both.", "",
+              "the best on validation, not the last; the table gives both."
+              + restarted_runs_note(runs_of), "",
               "| seed | model | steps in the time | kept checkpoint | its validation bit errors | first below 0.1 on "
               "validation | validation at the last step |", "|---|---|---|---|---|---|---|"]
     for seed, runs in seeds.items():
@@ -515,7 +533,8 @@ def ntm_copy_section(data: dict) -> list[str]:
             run = runs[preset]
             below = run["seconds_to_validation_below_threshold"]
             lines.append(f"| {seed} | {COPY_PRESET_LABELS[preset]} | {run['train_steps']:,} | "
-                         f"{run['best_checkpoint_step']:,} | {run['validation_bit_errors_per_sequence']:.2f} | "
+                         f"{run['best_checkpoint_step']:,}{kept_attempt(run)} | "
+                         f"{run['validation_bit_errors_per_sequence']:.2f} | "
                          + (f"{below / 60:.1f} min | " if below is not None else "not reached | ")
                          + f"{run['last_validation_bit_errors_per_sequence']:.2f} |")
     splits = list(first["test"])

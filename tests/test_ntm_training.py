@@ -203,3 +203,106 @@ def test_the_kept_checkpoint_has_the_fewest_errors_and_among_equals_the_lowest_l
     assert confident[1] < hesitant[1] < wrong[1]  # equal errors: the lower loss wins; fewer errors always win
     assert hesitant[1] - hesitant[0] < 0.5 / 2  # the tie-break stays below half of one error's share
     assert selection_metric("copy") == SELECTION and selection_metric("ngrams") == "cost_per_sequence"
+
+
+def always_restart_once(task, preset, preset_name):
+    """A restart rule every tiny run trips: any score is above -1 at the first evaluation."""
+    return {"step": 8, "above": -1.0, "max_restarts": 1}
+
+
+def test_an_attempt_still_far_from_the_task_starts_again_from_a_fresh_initialisation(tmp_path, monkeypatch):
+    import training.train_ntm as train_ntm
+
+    monkeypatch.setattr(train_ntm, "restart_rule", always_restart_once)
+    metrics = train_copy(tmp_path, "ntm", name="run")
+    assert metrics["attempts"] == 2 and metrics["attempt_seeds"] == [0, train_ntm.ATTEMPT_SEED_STRIDE]
+    # the first attempt stopped at the check (step 8); the second trained its full 24 steps; steps count from the start
+    assert metrics["train_steps"] == 8 + 24
+    assert [(entry["attempt"], entry["step"]) for entry in metrics["evaluations"]] == [(0, 8), (1, 16), (1, 24),
+                                                                                      (1, 32)]
+    seconds = [entry["seconds"] for entry in metrics["evaluations"]]
+    assert seconds == sorted(seconds)  # the time budget is the run's, not each attempt's
+    # the kept model is the attempt with the fewest validation errors, whichever attempt that is
+    assert metrics["validation_bit_errors_per_sequence"] == min(entry["eval_bit_errors_per_sequence"]
+                                                                for entry in metrics["evaluations"])
+    checkpoints = tmp_path / "run" / "checkpoints"
+    assert json.loads((checkpoints / train_ntm.ATTEMPT_FILE).read_text()) == {"attempt": 1}
+    assert sorted(path.name for path in checkpoints.glob("checkpoint-*")) == ["checkpoint-16", "checkpoint-24"]
+    card = (tmp_path / "run" / "model" / "README.md").read_text()
+    assert f"of attempt {metrics['kept_attempt']} of 2" in card
+    log = json.loads((tmp_path / "run" / "model" / "training_log.json").read_text())
+    assert {entry["attempt"] for entry in log} == {0, 1} and max(entry["step"] for entry in log) == 32
+
+    # --resume goes on with the attempt the checkpoints belong to, and does not restart it again
+    resumed = train_copy(tmp_path, "ntm", "--resume", "--set", "max_steps=40", name="run")
+    assert resumed["attempts"] == 2 and [entry["step"] for entry in resumed["evaluations"]] == [32, 40]
+
+
+def test_the_second_attempt_starts_from_the_weights_its_seed_gives(tmp_path, monkeypatch):
+    from transformers import set_seed
+
+    import training.train_ntm as train_ntm
+
+    monkeypatch.setattr(train_ntm, "restart_rule", always_restart_once)
+    built = []
+    original = train_ntm.build_model
+
+    def recording_build_model(args, preset):
+        model = original(args, preset)
+        built.append((args, preset, {name: tensor.clone() for name, tensor in model.state_dict().items()}))
+        return model
+
+    monkeypatch.setattr(train_ntm, "build_model", recording_build_model)
+    train_copy(tmp_path, "ntm", name="run")
+    assert len(built) == 2
+    args, preset, second = built[1]
+    set_seed(train_ntm.attempt_seed(args.seed, 1))
+    for name, tensor in original(args, preset).state_dict().items():
+        assert torch.equal(tensor, second[name]), name
+    assert not all(torch.equal(tensor, second[name]) for name, tensor in built[0][2].items())  # a fresh start
+
+
+def test_a_run_that_learns_in_time_is_not_restarted(tmp_path, monkeypatch):
+    import training.train_ntm as train_ntm
+
+    monkeypatch.setattr(train_ntm, "restart_rule", lambda task, preset, name: {"step": 8, "above": 1e9,
+                                                                                "max_restarts": 1})
+    metrics = train_copy(tmp_path, "ntm", name="run")
+    assert "attempts" not in metrics and metrics["train_steps"] == 24
+
+
+@pytest.mark.parametrize("rule", [{"step": 2500, "above": 1.0}, {"step": -1, "above": 1.0, "max_restarts": 1},
+                                  {"step": 2500, "above": "high", "max_restarts": 1}, [2500, 1.0, 1]])
+def test_a_malformed_restart_rule_is_refused_by_name(rule):
+    from training.train_ntm import restart_rule
+
+    with pytest.raises(SystemExit, match=r"preset 'mine': convergence.copy.restart must be"):
+        restart_rule("copy", {"convergence": {"copy": {"restart": rule}}}, "mine")
+
+
+def test_the_copy_preset_restarts_at_most_once_and_only_on_the_copy_task():
+    from hf_attn_seq2seq.presets import load_preset
+    from training.train_ntm import restart_rule
+
+    preset = load_preset("ntm-feedforward")
+    rule = restart_rule("copy", preset, "ntm-feedforward")
+    assert rule["step"] % preset["training"]["eval_steps"] == 0  # checked at an evaluation
+    assert rule["max_restarts"] == 1 and restart_rule("repeat_copy", preset, "ntm-feedforward") is None
+
+
+@pytest.mark.parametrize("scores, restarts", [((5.0, 3.0, 2.0), True), ((5.0, 0.05, 1.4), False),
+                                              ((5.0, 3.0, 0.9), False)])
+def test_the_restart_reads_the_best_validation_score_up_to_its_step(scores, restarts):
+    from transformers import TrainerControl, TrainerState
+
+    from training.train_ntm import RestartIfUnlearned
+
+    callback, state, control = RestartIfUnlearned(step=1500, above=1.0, metric="m"), TrainerState(), TrainerControl()
+    for step, score in zip((500, 1000, 1500), scores):
+        state.global_step = step
+        callback.on_evaluate(None, state, control, metrics={"eval_m": score})
+        assert callback.triggered is (restarts and step == 1500)  # never before the step
+    assert control.should_training_stop is restarts
+    state.global_step = 2000  # checked once: later evaluations change nothing
+    callback.on_evaluate(None, state, TrainerControl(), metrics={"eval_m": 9.0})
+    assert callback.triggered is restarts

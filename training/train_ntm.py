@@ -15,11 +15,12 @@ longer sequences; associative recall: more items).
 import dataclasses
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
 import torch
-from transformers import AutoModel, Trainer, TrainingArguments
+from transformers import AutoModel, Trainer, TrainerCallback, TrainingArguments, set_seed
 
 from hf_attn_seq2seq import LSTMBaselineModel, NTMModel
 from hf_attn_seq2seq.data.ntm_paper_tasks import cost_per_sequence, ngram_optimal_cost
@@ -52,6 +53,8 @@ TRAINING_FIELDS = {field.name for field in dataclasses.fields(TrainingArguments)
 MEMORY_PICTURE = "memory_access.png"
 # set by the CLI from the task's input layout
 TASK_SIZE_KEYS = ("input_size", "output_size")
+ATTEMPT_FILE = "attempt.json"  # in the checkpoints folder: which attempt of a restarted run its checkpoints are
+ATTEMPT_SEED_STRIDE = 10_000  # attempt k initialises from seed + k * stride
 
 
 def bit_error_metrics(prediction) -> dict:
@@ -140,28 +143,142 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArgu
         raise SystemExit(f"--set / preset {args.preset!r}: {error}") from None
 
 
+class RestartIfUnlearned(TrainerCallback):
+    """Stops an attempt whose best validation `metric` up to `step` (checked at the first evaluation from `step` on)
+    is still above `above`: a model that has not come near the task's solution by then rarely finds it later, and a
+    fresh initialisation usually does (the copy NTM, benchmarks/RESULTS.md section 10). A model that came near and
+    has since lost ground is left to find it again."""
+
+    def __init__(self, step: int, above: float, metric: str):
+        self.step, self.above, self.key = step, above, f"eval_{metric}"
+        self.checked = False
+        self.triggered = False
+        self.best = None  # the best score seen so far
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if self.checked or not metrics or self.key not in metrics:
+            return control
+        self.best = metrics[self.key] if self.best is None else min(self.best, metrics[self.key])
+        if state.global_step < self.step:
+            return control
+        self.checked = True
+        if self.best > self.above:
+            self.triggered = True
+            control.should_training_stop = True
+        return control
+
+
+def restart_rule(task: str, preset: dict, preset_name: str) -> dict | None:
+    """The preset's rule for starting again from a fresh initialisation on `task`: `{"step", "above",
+    "max_restarts"}`, or None."""
+    rule = preset["convergence"].get(task, {}).get("restart")
+    if rule is None:
+        return None
+    if not (isinstance(rule, dict) and set(rule) == {"step", "above", "max_restarts"}
+            and all(isinstance(rule[key], int) and rule[key] >= 0 for key in ("step", "max_restarts"))
+            and isinstance(rule["above"], (int, float))):
+        raise SystemExit(f"preset {preset_name!r}: convergence.{task}.restart must be "
+                         '{"step": int, "above": number, "max_restarts": int}, got ' + repr(rule))
+    return rule
+
+
+def attempt_seed(seed: int, attempt: int) -> int:
+    """The seed attempt `attempt` initialises its model from (attempt 0: the run's own)."""
+    return seed + ATTEMPT_SEED_STRIDE * attempt
+
+
+def read_attempt(checkpoint_dir: Path) -> int:
+    path = checkpoint_dir / ATTEMPT_FILE
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["attempt"])
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"--resume: {path} is not readable ({error}); start over with "
+                         "--overwrite-output-dir.") from None
+
+
+def record_attempt(checkpoint_dir: Path, attempt: int) -> None:
+    """Record which attempt the folder's checkpoints belong to (read back by --resume)."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    temporary = checkpoint_dir / f".{ATTEMPT_FILE}.tmp"
+    temporary.write_text(json.dumps({"attempt": attempt}) + "\n", encoding="utf-8")
+    temporary.replace(checkpoint_dir / ATTEMPT_FILE)
+
+
 def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
-    """Train, evaluate and export into the output folder `training.train.main` has checked, locked and seeded."""
+    """Train, evaluate and export into the output folder `training.train.main` has checked, locked and seeded.
+
+    Where the preset has a restart rule for the task, an attempt still above its threshold at the rule's step stops,
+    and a fresh initialisation (`attempt_seed`) trains on the same data in the time left; the attempt with the best
+    validation score is kept."""
     data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
     limit_examples(data, args.max_train_examples, args.max_eval_examples)
-    model = build_model(args, preset)
     metric = task_metric(args.task)
     folder = RunFolder(args.output_dir)
     checkpoint_dir = folder.checkpoints
-    clock = TrainingTimeLimit(args.max_train_minutes)
-    trainer = Trainer(
-        model=model,
-        args=training_arguments(args, preset, checkpoint_dir),
-        train_dataset=data["train"],
-        eval_dataset=data["validation"],
-        data_collator=BIT_TASKS[args.task].collator(),
-        compute_metrics=cost_metrics if metric == COST else bit_error_metrics,
-        callbacks=[clock],
-    )
-    logger.info("%s on %s: %s parameters, %d training sequences", args.preset, args.task,
-                f"{parameter_count(model):,}", len(data["train"]))
-    train_or_resume(trainer, args.resume, checkpoint_dir)
-    train_seconds = clock.elapsed()
+    rule = None if args.init_from else restart_rule(args.task, preset, args.preset)
+    attempt = read_attempt(checkpoint_dir) if args.resume else 0
+    if not args.resume:
+        record_attempt(checkpoint_dir, 0)
+    if attempt:
+        set_seed(attempt_seed(args.seed, attempt))
+    model = build_model(args, preset)
+    resume = args.resume
+    seconds_before, steps_before = 0.0, 0
+    log, evaluations, attempts = [], [], []
+    while True:
+        minutes_left = None if args.max_train_minutes is None else args.max_train_minutes - seconds_before / 60
+        clock = TrainingTimeLimit(minutes_left)
+        restart = None
+        if rule is not None and attempt < rule["max_restarts"]:
+            restart = RestartIfUnlearned(rule["step"], rule["above"], metric)
+        trainer = Trainer(
+            model=model,
+            args=training_arguments(args, preset, checkpoint_dir),
+            train_dataset=data["train"],
+            eval_dataset=data["validation"],
+            data_collator=BIT_TASKS[args.task].collator(),
+            compute_metrics=cost_metrics if metric == COST else bit_error_metrics,
+            callbacks=[clock] + ([restart] if restart else []),
+        )
+        logger.info("%s on %s: %s parameters, %d training sequences%s", args.preset, args.task,
+                    f"{parameter_count(model):,}", len(data["train"]), f" (attempt {attempt + 1})" if attempt else "")
+        train_or_resume(trainer, resume, checkpoint_dir)
+        # every attempt's entries, with steps and seconds counted from the start of the run
+        log += [{**entry, "step": entry["step"] + steps_before, "attempt": attempt}
+                for entry in trainer.state.log_history if "step" in entry]
+        evaluations += [{**entry, "step": entry["step"] + steps_before,
+                         "seconds": round(entry["seconds"] + seconds_before, 1), "attempt": attempt}
+                        for entry in clock.evaluations]
+        seconds_before += clock.elapsed()
+        steps_before += trainer.state.global_step
+        if not (restart and restart.triggered):
+            break
+        best = trainer.state.best_metric
+        attempts.append({"attempt": attempt, "best_score": best, "steps": trainer.state.global_step,
+                         "best_checkpoint_step": best_step(trainer),
+                         "weights": {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}})
+        if args.max_train_minutes is not None and seconds_before >= 60 * args.max_train_minutes:
+            break
+        attempt += 1
+        logger.warning("%s on %s: %s at best %.2f on validation by step %d, above %s; starting again from a fresh "
+                       "initialisation (seed %d)", args.preset, args.task, metric.replace("_", " "), restart.best,
+                       trainer.state.global_step, rule["above"], attempt_seed(args.seed, attempt))
+        for checkpoint in checkpoint_dir.glob("checkpoint-*"):  # the attempt given up on
+            shutil.rmtree(checkpoint)
+        record_attempt(checkpoint_dir, attempt)
+        set_seed(attempt_seed(args.seed, attempt))
+        model = build_model(args, preset)
+        resume = False
+    train_seconds = seconds_before
+    kept = {"attempt": attempt, "best_checkpoint_step": best_step(trainer)}
+    if attempts:
+        last_score = trainer.state.best_metric
+        earlier = min(attempts, key=lambda entry: entry["best_score"])
+        if last_score is None or earlier["best_score"] < last_score:  # a fresh attempt that did worse is dropped
+            model.load_state_dict(earlier["weights"])
+            kept = {key: earlier[key] for key in kept}
 
     # the model now is the best checkpoint: its validation score decides whether the run learned the task
     validation = trainer.evaluate()[f"eval_{metric}"]
@@ -174,7 +291,7 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
     scores = {split: test_scores(trainer, data, split, metric) for split in data if split.startswith("test")}
     first_converged = None
     if threshold is not None:
-        first_converged = next((entry for entry in clock.evaluations
+        first_converged = next((entry for entry in evaluations
                                 if entry.get(f"eval_{metric}", 1e9) < threshold["maximum"]), None)
     metrics = {
         "task": args.task,
@@ -183,18 +300,21 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
         "command": command,
         "parameters": parameter_count(model),
         "train_seconds": round(train_seconds, 1),
-        "train_steps": trainer.state.global_step,
-        "best_checkpoint_step": best_step(trainer),
+        "train_steps": steps_before,
+        "best_checkpoint_step": kept["best_checkpoint_step"],
+        **({"attempts": attempt + 1, "kept_attempt": kept["attempt"] + 1,
+            "attempt_seeds": [attempt_seed(args.seed, index) for index in range(attempt + 1)]} if attempt else {}),
         f"validation_{metric}": validation,
         "seconds_to_validation_below_threshold": first_converged["seconds"] if first_converged else None,
-        "evaluations": [{key: entry[key] for key in ("step", "seconds", f"eval_{metric}") if key in entry}
-                        for entry in clock.evaluations],
+        "evaluations": [{key: entry[key] for key in ("step", "seconds", "attempt", f"eval_{metric}") if key in entry}
+                        for entry in evaluations],
         "test": scores,
         **({"did_not_converge": unconverged} if unconverged else {}),
     }
     model_dir = folder.model
     write_model_folder(model_dir, model, None, metrics=metrics,
-                       extra=lambda folder: write_reports(args, preset, trainer, data, folder, metrics, unconverged))
+                       extra=lambda folder: write_reports(args, preset, trainer, data, folder, metrics, unconverged,
+                                                          log))
     report(args, metrics, model_dir, started, unconverged)
     return metrics
 
@@ -225,10 +345,11 @@ def picture_row(task: str, data) -> dict:
     return {"sequence": sequence}
 
 
-def write_reports(args, preset: dict, trainer, data, folder: Path, metrics: dict, unconverged: str | None) -> None:
-    """Training log and curve, the memory-access picture (the NTM) and the card, into the folder being exported."""
+def write_reports(args, preset: dict, trainer, data, folder: Path, metrics: dict, unconverged: str | None,
+                  log: list[dict]) -> None:
+    """Training log and curve (every attempt's, steps counted from the start of the run), the memory-access picture
+    (the NTM) and the card, into the folder being exported."""
     spec = BIT_TASKS[args.task]
-    log = trainer.state.log_history
     (folder / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
     plot_training_curve(log, folder / "training_curve.png", metric=f"eval_{spec.metric}", x_axis="step")
     picture = None
@@ -248,11 +369,19 @@ def write_reports(args, preset: dict, trainer, data, folder: Path, metrics: dict
         memory_picture=picture,
         training_details=f"{metrics['parameters']:,} parameters; trained for {metrics['train_steps']:,} steps in "
                          f"{metrics['train_seconds']:.0f} s on {torch.get_num_threads()} CPU threads; the checkpoint "
-                         f"kept is step {metrics['best_checkpoint_step']}, the one with {best} on the validation "
-                         "split.",
+                         f"kept is step {metrics['best_checkpoint_step']}{attempts_note(metrics)}, the one with "
+                         f"{best} on the validation split.",
         warning=f"This run {unconverged}." if unconverged else "",
     )
     card.save(folder / "README.md")
+
+
+def attempts_note(metrics: dict) -> str:
+    """For a run that started again from fresh initialisations: which attempt the kept checkpoint is from."""
+    if "attempts" not in metrics:
+        return ""
+    return (f" of attempt {metrics['kept_attempt']} of {metrics['attempts']} (an attempt still far from the task at "
+            f"the preset's check starts again from a fresh initialisation; seeds {metrics['attempt_seeds']})")
 
 
 def report(args, metrics: dict, model_dir: Path, started: float, unconverged: str | None) -> None:
