@@ -211,7 +211,7 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
 
     Where the preset has a restart rule for the task, an attempt still above its threshold at the rule's step stops,
     and a fresh initialisation (`attempt_seed`) trains on the same data in the time left; the attempt with the best
-    validation score is kept."""
+    validation score is kept. A run from --init-from continues a trained model and never restarts."""
     data = load_task(args.task, num_examples=args.num_examples, seed=args.seed)
     limit_examples(data, args.max_train_examples, args.max_eval_examples)
     metric = task_metric(args.task)
