@@ -211,10 +211,28 @@ def always_restart_once(task, preset, preset_name):
 
 
 def test_an_attempt_still_far_from_the_task_starts_again_from_a_fresh_initialisation(tmp_path, monkeypatch):
+    from transformers import set_seed
+
     import training.train_ntm as train_ntm
 
     monkeypatch.setattr(train_ntm, "restart_rule", always_restart_once)
+    built = []
+    original = train_ntm.build_model
+
+    def recording_build_model(args, preset):
+        model = original(args, preset)
+        built.append((args, preset, {name: tensor.clone() for name, tensor in model.state_dict().items()}))
+        return model
+
+    monkeypatch.setattr(train_ntm, "build_model", recording_build_model)
     metrics = train_copy(tmp_path, "ntm", name="run")
+    # the second attempt starts from the weights its own seed gives, not from the first attempt's
+    assert len(built) == 2
+    args, preset, second = built[1]
+    set_seed(train_ntm.attempt_seed(args.seed, 1))
+    for name, tensor in original(args, preset).state_dict().items():
+        assert torch.equal(tensor, second[name]), name
+    assert not all(torch.equal(tensor, second[name]) for name, tensor in built[0][2].items())
     assert metrics["attempts"] == 2 and metrics["attempt_seeds"] == [0, train_ntm.ATTEMPT_SEED_STRIDE]
     # the first attempt stopped at the check (step 8); the second trained its full 24 steps; steps count from the start
     assert metrics["train_steps"] == 8 + 24
@@ -236,30 +254,6 @@ def test_an_attempt_still_far_from_the_task_starts_again_from_a_fresh_initialisa
     # --resume goes on with the attempt the checkpoints belong to, and does not restart it again
     resumed = train_copy(tmp_path, "ntm", "--resume", "--set", "max_steps=40", name="run")
     assert resumed["attempts"] == 2 and [entry["step"] for entry in resumed["evaluations"]] == [32, 40]
-
-
-def test_the_second_attempt_starts_from_the_weights_its_seed_gives(tmp_path, monkeypatch):
-    from transformers import set_seed
-
-    import training.train_ntm as train_ntm
-
-    monkeypatch.setattr(train_ntm, "restart_rule", always_restart_once)
-    built = []
-    original = train_ntm.build_model
-
-    def recording_build_model(args, preset):
-        model = original(args, preset)
-        built.append((args, preset, {name: tensor.clone() for name, tensor in model.state_dict().items()}))
-        return model
-
-    monkeypatch.setattr(train_ntm, "build_model", recording_build_model)
-    train_copy(tmp_path, "ntm", name="run")
-    assert len(built) == 2
-    args, preset, second = built[1]
-    set_seed(train_ntm.attempt_seed(args.seed, 1))
-    for name, tensor in original(args, preset).state_dict().items():
-        assert torch.equal(tensor, second[name]), name
-    assert not all(torch.equal(tensor, second[name]) for name, tensor in built[0][2].items())  # a fresh start
 
 
 def test_a_run_that_learns_in_time_is_not_restarted(tmp_path, monkeypatch):
