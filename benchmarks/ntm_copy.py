@@ -7,6 +7,8 @@ the NTM with the paper's feedforward controller, and `--preset lstm`, the baseli
 with an LSTM controller), each a separate process on one CPU thread (the two share the 2 cores), for the same wall
 time. Both read the same data (the seed's copy task), with the same optimizer, batch size and schedule; each keeps
 its checkpoint with the fewest bit errors on the validation split (lengths 1-20; among equals, the lowest loss).
+A run of `ntm-feedforward` whose validation errors have not come below 1 by step 2,500 starts once more from a
+fresh initialisation in the time left (the preset's restart rule); the record says which attempt was kept.
 Then each is scored on test sequences of lengths 1-20, on lengths 30 to 120, which no training sequence reaches, and
 on lengths 1-20 at fixed shares of ones (10% to 90%). Records NTM_COPY.json and RESULTS.md section 10, and copies
 the memory picture of the first converged NTM seed to docs/ntm_memory_access.png, with what the picture shows
