@@ -15,7 +15,6 @@ longer sequences; associative recall: more items).
 import dataclasses
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -255,8 +254,7 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
         steps_before += trainer.state.global_step
         if not (restart and restart.triggered):
             break
-        best = trainer.state.best_metric
-        attempts.append({"attempt": attempt, "best_score": best, "steps": trainer.state.global_step,
+        attempts.append({"attempt": attempt, "best_score": trainer.state.best_metric,
                          "best_checkpoint_step": best_step(trainer),
                          "weights": {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}})
         if args.max_train_minutes is not None and seconds_before >= 60 * args.max_train_minutes:
@@ -265,8 +263,7 @@ def run_memory_task(args, preset: dict, command: str, started: float) -> dict:
         logger.warning("%s on %s: %s at best %.2f on validation by step %d, above %s; starting again from a fresh "
                        "initialisation (seed %d)", args.preset, args.task, metric.replace("_", " "), restart.best,
                        trainer.state.global_step, rule["above"], attempt_seed(args.seed, attempt))
-        for checkpoint in checkpoint_dir.glob("checkpoint-*"):  # the attempt given up on
-            shutil.rmtree(checkpoint)
+        folder.discard_training_state()  # the checkpoints of the attempt given up on
         record_attempt(checkpoint_dir, attempt)
         set_seed(attempt_seed(args.seed, attempt))
         model = build_model(args, preset)
