@@ -23,6 +23,8 @@ from hf_attn_seq2seq.data.ntm_tasks import (
 )
 from hf_attn_seq2seq.data.tasks import load_task
 from hf_attn_seq2seq.models.ntm.modeling_ntm import (
+    COSINE_NORM_FLOOR,
+    SHARPEN_EPSILON,
     UNSCORED,
     bit_errors_per_sequence,
     bit_loss,
@@ -52,11 +54,11 @@ TINY_MODELS = {"ntm": tiny_ntm, "ntm-feedforward": lambda: tiny_ntm(controller="
 
 def test_content_weights_are_a_softmax_of_scaled_cosine_similarities():
     memory = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])
-    key = torch.tensor([[2.0, 0.0]])  # cosine ignores the key's length
-    similarities = [1.0, 0.0, 1 / math.sqrt(2)]
+    keys = torch.tensor([[[2.0, 0.0], [0.0, 3.0]]])  # two heads; cosine ignores the key's length
+    similarities = [[1.0, 0.0, 1 / math.sqrt(2)], [0.0, 1.0, 1 / math.sqrt(2)]]
     for beta in (0.0, 1.0, 10.0):
-        expected = torch.softmax(torch.tensor([beta * s for s in similarities]), dim=0)
-        torch.testing.assert_close(content_weights(memory, key, torch.tensor([[beta]]))[0], expected)
+        expected = torch.softmax(beta * torch.tensor(similarities), dim=-1)
+        torch.testing.assert_close(content_weights(memory, keys, torch.full((1, 2, 1), beta))[0], expected)
 
 
 def test_interpolation_gate_mixes_content_and_previous_weights():
@@ -91,6 +93,59 @@ def test_read_is_a_weighted_sum_and_write_erases_then_adds():
     half = write_memory(torch.ones(1, 2, 2), torch.tensor([[0.5, 0.5]]), erase=torch.tensor([[1.0, 1.0]]),
                         add=torch.zeros(1, 2))
     torch.testing.assert_close(half, torch.full((1, 2, 2), 0.5))
+
+
+def one_head_at_a_time(model: NTMModel, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The paper's step written out plainly, each head addressed on its own with torch's cosine similarity: the
+    reference for the model, which addresses both heads in one batched pass."""
+
+    def address(head, state, memory, previous):
+        key, strength, gate, shift, gamma = torch.split(head.parameters_layer(state), head.sizes,
+                                                        dim=-1)[:5]
+        similarity = torch.nn.functional.cosine_similarity(memory, torch.tanh(key)[:, None], dim=-1,
+                                                           eps=COSINE_NORM_FLOOR)
+        weights = torch.softmax(torch.nn.functional.softplus(strength) * similarity, dim=-1)
+        weights = torch.sigmoid(gate) * weights + (1 - torch.sigmoid(gate)) * previous
+        shift = torch.softmax(shift, dim=-1)
+        reach = (shift.shape[-1] - 1) // 2
+        weights = sum(shift[:, [k + reach]] * torch.roll(weights, k, dims=-1) for k in range(-reach, reach + 1))
+        powered = (weights + SHARPEN_EPSILON) ** (1 + torch.nn.functional.softplus(gamma))
+        return powered / powered.sum(-1, keepdim=True)
+
+    memory, read, read_weights, write_weights, controller = model.initial_state(len(inputs), inputs.device,
+                                                                                inputs.dtype)
+    logits, reads, writes = [], [], []
+    for step in range(inputs.shape[1]):
+        controller_input = torch.cat([inputs[:, step], read], dim=-1)
+        if model.config.controller == "lstm":
+            controller = model.controller(controller_input, controller)
+            state = controller[0]
+        else:
+            state = model.controller(controller_input)
+        read_weights = address(model.read_head, state, memory, read_weights)
+        write_weights = address(model.write_head, state, memory, write_weights)
+        read = (read_weights[:, :, None] * memory).sum(1)
+        erase, add = torch.split(model.write_head.parameters_layer(state), model.write_head.sizes, dim=-1)[5:]
+        memory = memory * (1 - write_weights[:, :, None] * torch.sigmoid(erase)[:, None]) + \
+            write_weights[:, :, None] * torch.tanh(add)[:, None]
+        logits.append(model.output_layer(torch.cat([state, read], dim=-1)))
+        reads.append(read_weights)
+        writes.append(write_weights)
+    return torch.stack(logits, 1), torch.stack(reads, 1), torch.stack(writes, 1)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(controller="feedforward", shift_range=2)],
+                         ids=["lstm", "feedforward-shifts-2"])
+def test_both_heads_addressed_at_once_equal_each_head_addressed_alone(options):
+    model = tiny_ntm(**options)
+    batch = CopyTaskCollator()(list(copy_task_dataset(3, lengths=(2, 5), bits=4, seed=2)))
+    output = model(batch["inputs"], output_memory_access=True)
+    logits, reads, writes = one_head_at_a_time(model, batch["inputs"])
+    torch.testing.assert_close(output.read_weights, reads)
+    torch.testing.assert_close(output.write_weights, writes)
+    torch.testing.assert_close(output.logits, logits)
+    # the heads differ (else mixing them up would pass unseen)
+    assert (reads - writes).abs().max() > 1e-3
 
 
 @pytest.mark.parametrize("options", [dict(), dict(controller="feedforward"), dict(memory_init="learned")],
@@ -290,9 +345,9 @@ def test_content_addressing_near_empty_rows_has_a_bounded_gradient():
     memory = torch.full((1, 4, 20), 1e-6)
     memory[0, 0] = torch.linspace(-1, 1, 20)  # one written row
     memory.requires_grad_(True)
-    key = torch.linspace(1, -0.5, 20)[None]
-    weights = content_weights(memory, key, torch.tensor([[5.0]]))
-    (weights * torch.tensor([[0.3, -1.0, 2.0, 0.5]])).sum().backward()
+    key = torch.linspace(1, -0.5, 20)[None, None]
+    weights = content_weights(memory, key, torch.tensor([[[5.0]]]))
+    (weights * torch.tensor([[[0.3, -1.0, 2.0, 0.5]]])).sum().backward()
     assert torch.isfinite(memory.grad).all() and memory.grad.norm() < 1e4, memory.grad.norm()
     torch.testing.assert_close(weights.sum(), torch.tensor(1.0))
 
