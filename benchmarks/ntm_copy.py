@@ -78,8 +78,9 @@ def memory_access(folder: Path, seed: int, length: int = 20) -> dict:
     with torch.no_grad():
         output = model(batch["inputs"], output_memory_access=True)
     rows = model.config.memory_rows
-    written = output.write_weights[:, :length].argmax(-1)  # sequences x input steps
-    read = output.read_weights[:, length + 1 : 2 * length + 1].argmax(-1)  # sequences x copy steps
+    write_weights, read_weights = output.write_weights[:, :, 0], output.read_weights[:, :, 0]  # the one head of each
+    written = write_weights[:, :length].argmax(-1)  # sequences x input steps
+    read = read_weights[:, length + 1 : 2 * length + 1].argmax(-1)  # sequences x copy steps
     write_moves = (written[:, 1:] - written[:, :-1]) % rows
     read_moves = (read[:, 1:] - read[:, :-1]) % rows
     direction = write_moves.flatten().mode().values  # 1 (forward) or rows - 1 (back), for a model that learned
@@ -90,8 +91,8 @@ def memory_access(folder: Path, seed: int, length: int = 20) -> dict:
         "writes_one_row_per_step": float(torch.isin(write_moves, torch.tensor([1, rows - 1])).float().mean()),
         "reads_on_written_rows": float((read[:, :, None] == written[:, None, :]).any(-1).float().mean()),
         "reads_follow_write_direction": float((read_moves == direction).float().mean()),
-        "mean_peak_write_weight": float(output.write_weights[:, :length].max(-1).values.mean()),
-        "mean_peak_read_weight": float(output.read_weights[:, length + 1 : 2 * length + 1].max(-1).values.mean()),
+        "mean_peak_write_weight": float(write_weights[:, :length].max(-1).values.mean()),
+        "mean_peak_read_weight": float(read_weights[:, length + 1 : 2 * length + 1].max(-1).values.mean()),
     }
 
 

@@ -3,14 +3,16 @@
 
     python -m benchmarks.ntm_paper_tasks --minutes 30 --seeds 0 1 --tasks repeat_copy associative_recall
 
-For each task and seed, `training.train --task TASK` trains `--preset ntm` and `--preset lstm` side by side, each a
-process on one CPU thread (the two share the 2 cores), for the same wall time, on the same data (the seed's task),
-with the same optimizer, batch size and schedule (the presets' own: Adam 1e-3, batches of 16, gradients clipped at
-10). Each keeps its checkpoint best on the validation split in the task's metric (bit errors per sequence; cost per
-sequence for N-grams); every test split, the generalisation splits included, is scored once at the end. Records
-NTM_PAPER_TASKS.json (each run's validation curve with it) and RESULTS.md section 14, and copies each task's memory
-picture (the first seed's NTM) to docs/ntm_<task>_memory_access.png. Runs of the same budget add their tasks and
-seeds to the record; `--report-only` rebuilds it from the output folders of finished runs.
+For each task and seed, `training.train --task TASK` trains the task's NTM preset (the one `--task TASK` trains with
+when no preset is named) and `--preset lstm` side by side, each a process on one CPU thread (the two share the 2
+cores), for the same wall time, on the same data (the seed's task), with the same optimizer, batch size and schedule
+(the presets' own: Adam 1e-3, batches of 16, gradients clipped at 10). Each keeps its checkpoint best on the
+validation split in the task's metric (bit errors per sequence; cost per sequence for N-grams); every test split, the
+generalisation splits included, is scored once at the end. Records NTM_PAPER_TASKS.json (each run's validation curve
+with it) and RESULTS.md section 14, and copies each task's memory picture (the first seed's NTM) to
+docs/ntm_<task>_memory_access.png. Each task has its budget: runs of a task's budget add their seeds to it, a run of
+another budget replaces the task's rows; `--report-only` rebuilds a task's rows from the output folders of finished
+runs.
 """
 
 import argparse
@@ -20,10 +22,19 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.ntm_copy import PRESETS, run_pair
+from benchmarks.ntm_copy import run_pair
 from benchmarks.report import NTM_PAPER_TASKS_PATH, rewrite_results
 from hf_attn_seq2seq.data.ntm_paper_tasks import PAPER_TASKS
+from hf_attn_seq2seq.presets import TASK_PRESETS
 from training.runs import RunFolder
+
+
+MODELS = ("ntm", "lstm")  # the record's names for the two sides
+
+
+def presets(task: str) -> dict[str, str]:
+    """The preset of each side: the task's own NTM preset, and the LSTM baseline."""
+    return {"ntm": TASK_PRESETS[task], "lstm": "lstm"}
 
 
 def picture_path(task: str) -> Path:
@@ -32,9 +43,9 @@ def picture_path(task: str) -> Path:
 
 def read_pair(task: str, seed: int, root: Path) -> dict:
     results = {}
-    for preset in PRESETS:
+    for side, preset in presets(task).items():
         folder = RunFolder(root / task / f"{preset}-seed{seed}").model
-        results[preset] = json.loads((folder / "metrics.json").read_text()) | {"folder": str(folder)}
+        results[side] = json.loads((folder / "metrics.json").read_text()) | {"folder": str(folder)}
     return results
 
 
@@ -63,24 +74,28 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     previous = json.loads(NTM_PAPER_TASKS_PATH.read_text()) if NTM_PAPER_TASKS_PATH.exists() else {}
-    if previous.get("minutes") != args.minutes:
-        previous = {}  # another budget: a new record
-    tasks = dict(previous.get("tasks", {}))
+    tasks = {task: {"minutes": previous["minutes"], **entry} if "minutes" in previous else entry
+             for task, entry in previous.get("tasks", {}).items()}  # records before budgets were per task
     for task in args.tasks:
         metric = PAPER_TASKS[task].metric
         root = args.output_dir / task
         root.mkdir(parents=True, exist_ok=True)
-        seeds = dict(tasks.get(task, {}).get("seeds", {}))
+        # seeds of the same budget add up; another budget starts the task afresh
+        seeds = dict(tasks[task]["seeds"]) if tasks.get(task, {}).get("minutes") == args.minutes else {}
         for seed in args.seeds:
-            pair = read_pair(task, seed, args.output_dir) if args.report_only else \
-                run_pair(seed, args.minutes, root, task)
+            if args.report_only:
+                pair = read_pair(task, seed, args.output_dir)
+            else:
+                runs = run_pair(seed, args.minutes, root, task, tuple(presets(task).values()))
+                pair = {side: runs[preset] for side, preset in presets(task).items()}
             seeds[str(seed)] = {preset: summary(result, metric) for preset, result in pair.items()}
             print(f"{task} seed {seed}: " + ", ".join(
                 f"{preset} {pair[preset][f'validation_{metric}']:.2f} {metric.replace('_', ' ')} on validation"
-                for preset in PRESETS), flush=True)
+                for preset in MODELS), flush=True)
         first_seed = min(seeds, key=int)
-        picture = RunFolder(root / f"ntm-seed{first_seed}").model / "memory_access.png"
-        entry = {"metric": metric, "seeds": dict(sorted(seeds.items(), key=lambda item: int(item[0])))}
+        picture = RunFolder(root / f"{presets(task)['ntm']}-seed{first_seed}").model / "memory_access.png"
+        entry = {"metric": metric, "minutes": args.minutes, "presets": presets(task),
+                 "seeds": dict(sorted(seeds.items(), key=lambda item: int(item[0])))}
         if picture.is_file():
             picture_path(task).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(picture, picture_path(task))
@@ -90,7 +105,6 @@ def main(argv: list[str] | None = None) -> dict:
     record = {
         "commands": commands + ["python -m benchmarks.ntm_paper_tasks " + " ".join(sys.argv[1:] if argv is None
                                                                                       else argv)],
-        "minutes": args.minutes,
         "wall_seconds": previous.get("wall_seconds", 0) + round(time.perf_counter() - started),
         "tasks": dict(sorted(tasks.items())),
         "notes": previous.get("notes", []),  # what the figures alone do not say (written by hand)

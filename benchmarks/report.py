@@ -2,9 +2,9 @@
 TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tasks`), DEMO.json (`benchmarks.demo`),
 ONNX.json (`benchmarks.onnx_runtime`), NTM_COPY.json (`benchmarks.ntm_copy`), FINE_TUNING.json
 (`benchmarks.fine_tuning`), DATE_LANGUAGES.json (`benchmarks.date_languages`), LAYOUT_SPEED.json
-(`benchmarks.layout_speed`), TRANSLATION_SWEEP.json (`benchmarks.translation_sweep`) and NTM_PAPER_TASKS.json
-(`benchmarks.ntm_paper_tasks`). Every benchmark writes its JSON and calls `write_results`; this module imports none of
-them."""
+(`benchmarks.layout_speed`), TRANSLATION_SWEEP.json (`benchmarks.translation_sweep`), NTM_PAPER_TASKS.json
+(`benchmarks.ntm_paper_tasks`) and NTM_STEP.json (`benchmarks.ntm_step`). Every benchmark writes its JSON and calls
+`write_results`; this module imports none of them."""
 
 import json
 import platform
@@ -27,6 +27,7 @@ DATE_LANGUAGES_PATH = Path(__file__).with_name("DATE_LANGUAGES.json")
 LAYOUT_SPEED_PATH = Path(__file__).with_name("LAYOUT_SPEED.json")
 TRANSLATION_SWEEP_PATH = Path(__file__).with_name("TRANSLATION_SWEEP.json")
 NTM_PAPER_TASKS_PATH = Path(__file__).with_name("NTM_PAPER_TASKS.json")
+NTM_STEP_PATH = Path(__file__).with_name("NTM_STEP.json")
 PUBLISHED = ("BLEU 28.3 on test 2016 de→en (lowercased tokenized) for a bidirectional-GRU encoder with Bahdanau "
              "attention, 20.5M parameters, trained on a GPU")
 
@@ -180,6 +181,8 @@ def write_results(results: dict, command: str) -> str:
         lines += layout_speed_section(json.loads(LAYOUT_SPEED_PATH.read_text()))
     if NTM_PAPER_TASKS_PATH.exists():  # recorded by benchmarks.ntm_paper_tasks
         lines += ntm_paper_tasks_section(json.loads(NTM_PAPER_TASKS_PATH.read_text()))
+    if NTM_STEP_PATH.exists():  # recorded by benchmarks.ntm_step
+        lines += ntm_step_section(json.loads(NTM_STEP_PATH.read_text()))
     text = "\n".join(lines)
     RESULTS_PATH.write_text(text)
     saved = {**results, "command": command}
@@ -600,7 +603,7 @@ def ntm_paper_tasks_section(data: dict) -> list[str]:
     lines = ["## 14. Neural Turing Machine against an LSTM on the paper's other tasks", "",
              "Commands: " + "; ".join(f"`{command}`" for command in data["commands"]) + ". For each task and seed "
              "the two models train side by side, each a process on one CPU thread of the 2 cores, for the same "
-             f"wall time ({data['minutes']:g} minutes, evaluations included), on the same data, with the same "
+             "wall time (the task's budget below, evaluations included), on the same data, with the same "
              "optimizer (the presets': Adam 1e-3, batches of 16, gradients clipped at 10). Each keeps its checkpoint "
              "best on validation; the test splits, those beyond training included, are scored once at the end.", ""]
     if data.get("notes"):
@@ -609,11 +612,14 @@ def ntm_paper_tasks_section(data: dict) -> list[str]:
         metric = entry["metric"]
         cost = metric == "cost_per_sequence"
         unit = "cost per sequence (bits)" if cost else "bit errors per sequence"
+        minutes = entry.get("minutes", data.get("minutes"))  # older records state one budget for every task
         lines += [f"### {task.replace('_', ' ')}", "", f"The paper: {NTM_PAPER_OUTCOMES[task]}.", "",
+                  f"Budget: {minutes:g} minutes of training per model and seed.", "",
                   f"| seed | model | parameters | steps in the time | validation {unit}: kept (at step) | "
                   "curve (minutes: value) |", "|---|---|---|---|---|---|"]
         for seed, pair in entry["seeds"].items():
-            for name, label in (("ntm", "NTM"), ("lstm", "LSTM")):
+            ntm_preset = entry.get("presets", {}).get("ntm", "ntm")  # older records: the ntm preset throughout
+            for name, label in (("ntm", f"NTM (`{ntm_preset}`)"), ("lstm", "LSTM")):
                 run = pair[name]
                 curve = run["curve"]
                 shown = curve if len(curve) <= 8 else [curve[round(i * (len(curve) - 1) / 7)] for i in range(8)]
@@ -637,6 +643,21 @@ def ntm_paper_tasks_section(data: dict) -> list[str]:
                       f"![{task} memory access](../{entry['picture']['path']})"]
         lines.append("")
     return lines
+
+
+def ntm_step_section(data: dict) -> list[str]:
+    """Section 15: the NTM's training step at a commit before and in the working tree, side by side."""
+    lines = ["## 15. The Neural Turing Machine's training step before and after addressing both heads at once", "",
+             f"`{data['command']}`: the package at `{data['before']}` (before: each head addressed the memory in "
+             "a pass of its own) and the working tree (both heads in one batched pass), alternating one-thread "
+             f"processes over {data['rounds']} rounds; medians. One training step (forward, backward, Adam) on a "
+             f"batch of {data['batch_size']} training rows of each task, the model built from the same seed in both "
+             "trees.", "",
+             "| preset, task (time steps of the batch) | before (ms) | after (ms) | after / before |",
+             "|---|---|---|---|"]
+    lines += [f"| {name} | {1000 * r['before']:.0f} | {1000 * r['after']:.0f} | {r['ratio']:.2f} |"
+              for name, r in data["figures"].items()]
+    return lines + [""]
 
 
 def date_languages_section(data: dict) -> list[str]:

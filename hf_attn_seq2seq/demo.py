@@ -307,7 +307,8 @@ class MemoryDemoModel:
             summary = f"{wrong} wrong bits of {int(scored.sum())}"
         return MemoryResult(batch["inputs"][0].tolist(), probabilities.tolist(),
                             torch.where(scored, labels, torch.full_like(labels, float("nan"))).tolist(),
-                            output.read_weights[0].tolist(), output.write_weights[0].tolist(), summary)
+                            # the heads of a kind together (a model of several heads shows the sum of theirs)
+                            output.read_weights[0].sum(1).tolist(), output.write_weights[0].sum(1).tolist(), summary)
 
 
 def _grid_svg(css_class: str, title: str, values: list[list[float]], row_labels: list[str], step: int | None,

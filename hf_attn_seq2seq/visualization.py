@@ -75,17 +75,18 @@ def plot_attention(model, tokenizer, source: str, path: str | Path, max_new_toke
 
 def plot_memory_access(model, example, path: str | Path) -> dict:
     """The Neural Turing Machine paper's figure 6 for one example: the inputs, the outputs, and the write and read
-    weightings over the memory rows at every step. `example` is a copy-task sequence (`length x bits` of 0/1) or a
-    batch of one row from a task's collator (`{"inputs": (1, steps, input_size), ...}`). Returns the tensors drawn
-    (`inputs`, `outputs`, `write_weights`, `read_weights`, each `(steps, ...)`)."""
+    weightings over the memory rows at every step (the heads of a kind summed). `example` is a copy-task sequence
+    (`length x bits` of 0/1) or a batch of one row from a task's collator (`{"inputs": (1, steps, input_size), ...}`).
+    Returns the tensors drawn (`inputs`, `outputs`, `write_weights`, `read_weights`, each `(steps, ...)`)."""
     from hf_attn_seq2seq.data.ntm_tasks import CopyTaskCollator
 
     batch = example if isinstance(example, dict) else CopyTaskCollator()([{"sequence": example}])
     model.eval()
     with torch.no_grad():
         output = model(batch["inputs"], output_memory_access=True)
+    # the heads of a kind drawn together: each weighting sums to 1, so with several heads a row's shade adds theirs
     drawn = {"inputs": batch["inputs"][0], "outputs": torch.sigmoid(output.logits[0]),
-             "write_weights": output.write_weights[0], "read_weights": output.read_weights[0]}
+             "write_weights": output.write_weights[0].sum(1), "read_weights": output.read_weights[0].sum(1)}
     plt = _pyplot()
     figure, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True)
     titles = {"inputs": "inputs", "outputs": "outputs", "write_weights": "write weightings",

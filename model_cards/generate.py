@@ -137,7 +137,8 @@ MEMORY_MODEL_DESCRIPTIONS = {
 }
 NTM_CONTROLLER_WORDS = {"lstm": "an LSTM controller", "feedforward": "a feedforward controller"}
 MEMORY_MODEL_OPTIONS = {
-    "ntm": ["controller", "controller_size", "memory_rows", "memory_width", "shift_range", "memory_init"],
+    "ntm": ["controller", "controller_size", "memory_rows", "memory_width", "read_heads", "write_heads", "shift_range",
+            "memory_init"],
     "ntm_lstm_baseline": ["hidden_size", "num_layers"],
 }
 

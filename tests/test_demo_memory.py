@@ -69,7 +69,8 @@ def test_the_view_draws_what_the_model_computes_on_a_generated_copy_example(copy
     np.testing.assert_array_equal(cell_values(drawn["memory-inputs"]), plain_copy_layout(sequence)[0].numpy())
     np.testing.assert_allclose(cell_values(drawn["memory-outputs"]), torch.sigmoid(output.logits[0]).numpy(),
                                atol=6e-4)
-    for name, weights in (("memory-writes", output.write_weights[0]), ("memory-reads", output.read_weights[0])):
+    for name, weights in (("memory-writes", output.write_weights[0, :, 0]),
+                          ("memory-reads", output.read_weights[0, :, 0])):
         rows = [int(label.text) for label in drawn[name].iter(f"{SVG}text") if label.text.isdigit()]
         values = cell_values(drawn[name])
         assert values.shape[0] == 15

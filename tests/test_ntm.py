@@ -49,7 +49,9 @@ def tiny_lstm(seed: int = 0) -> LSTMBaselineModel:
     return LSTMBaselineModel(LSTMBaselineConfig(input_size=5, output_size=4, hidden_size=16, num_layers=2))
 
 
-TINY_MODELS = {"ntm": tiny_ntm, "ntm-feedforward": lambda: tiny_ntm(controller="feedforward"), "lstm": tiny_lstm}
+TINY_MODELS = {"ntm": tiny_ntm, "ntm-feedforward": lambda: tiny_ntm(controller="feedforward"),
+               "ntm-several-heads": lambda: tiny_ntm(controller="feedforward", read_heads=3, write_heads=2),
+               "lstm": tiny_lstm}
 
 
 def test_content_weights_are_a_softmax_of_scaled_cosine_similarities():
@@ -86,22 +88,27 @@ def test_sharpening_raises_to_gamma_and_renormalises():
 
 def test_read_is_a_weighted_sum_and_write_erases_then_adds():
     memory = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]])
-    torch.testing.assert_close(read_memory(memory, torch.tensor([[0.25, 0.75]])), torch.tensor([[2.5, 3.5]]))
-    written = write_memory(torch.ones(1, 2, 2), torch.tensor([[1.0, 0.0]]), erase=torch.tensor([[1.0, 0.0]]),
-                           add=torch.tensor([[0.5, 0.5]]))
+    torch.testing.assert_close(read_memory(memory, torch.tensor([[[0.25, 0.75], [1.0, 0.0]]])),
+                               torch.tensor([[[2.5, 3.5], [1.0, 2.0]]]))  # one read vector per head
+    written = write_memory(torch.ones(1, 2, 2), torch.tensor([[[1.0, 0.0]]]), erase=torch.tensor([[[1.0, 0.0]]]),
+                           add=torch.tensor([[[0.5, 0.5]]]))
     torch.testing.assert_close(written, torch.tensor([[[0.5, 1.5], [1.0, 1.0]]]))  # row 1 untouched
-    half = write_memory(torch.ones(1, 2, 2), torch.tensor([[0.5, 0.5]]), erase=torch.tensor([[1.0, 1.0]]),
-                        add=torch.zeros(1, 2))
+    half = write_memory(torch.ones(1, 2, 2), torch.tensor([[[0.5, 0.5]]]), erase=torch.tensor([[[1.0, 1.0]]]),
+                        add=torch.zeros(1, 1, 2))
     torch.testing.assert_close(half, torch.full((1, 2, 2), 0.5))
+    # two write heads on row 0: both erasures apply before either add, so neither add is erased
+    both = write_memory(torch.ones(1, 2, 2), torch.tensor([[[1.0, 0.0], [1.0, 0.0]]]),
+                        erase=torch.tensor([[[1.0, 0.0], [0.0, 0.5]]]), add=torch.tensor([[[0.5, 0.0], [0.0, 0.5]]]))
+    torch.testing.assert_close(both, torch.tensor([[[0.5, 1.0], [1.0, 1.0]]]))
 
 
 def one_head_at_a_time(model: NTMModel, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The paper's step written out plainly, each head addressed on its own with torch's cosine similarity: the
-    reference for the model, which addresses both heads in one batched pass."""
+    """The paper's step written out plainly, each head addressed on its own with torch's cosine similarity, the
+    write heads' erasures applied one after another and then their adds: the reference for the model, which
+    addresses every head in one batched pass."""
 
-    def address(head, state, memory, previous):
-        key, strength, gate, shift, gamma = torch.split(head.parameters_layer(state), head.sizes,
-                                                        dim=-1)[:5]
+    def address(outputs, sizes, memory, previous):
+        key, strength, gate, shift, gamma = torch.split(outputs, sizes, dim=-1)[:5]
         similarity = torch.nn.functional.cosine_similarity(memory, torch.tanh(key)[:, None], dim=-1,
                                                            eps=COSINE_NORM_FLOOR)
         weights = torch.softmax(torch.nn.functional.softplus(strength) * similarity, dim=-1)
@@ -112,44 +119,53 @@ def one_head_at_a_time(model: NTMModel, inputs: torch.Tensor) -> tuple[torch.Ten
         powered = (weights + SHARPEN_EPSILON) ** (1 + torch.nn.functional.softplus(gamma))
         return powered / powered.sum(-1, keepdim=True)
 
-    memory, read, read_weights, write_weights, controller = model.initial_state(len(inputs), inputs.device,
-                                                                                inputs.dtype)
-    logits, reads, writes = [], [], []
+    config = model.config
+    memory, read, weights, controller = model.initial_state(len(inputs), inputs.device, inputs.dtype)
+    weights = list(weights.unbind(1))  # read heads first
+    logits, seen = [], []
     for step in range(inputs.shape[1]):
         controller_input = torch.cat([inputs[:, step], read], dim=-1)
-        if model.config.controller == "lstm":
+        if config.controller == "lstm":
             controller = model.controller(controller_input, controller)
             state = controller[0]
         else:
             state = model.controller(controller_input)
-        read_weights = address(model.read_head, state, memory, read_weights)
-        write_weights = address(model.write_head, state, memory, write_weights)
-        read = (read_weights[:, :, None] * memory).sum(1)
-        erase, add = torch.split(model.write_head.parameters_layer(state), model.write_head.sizes, dim=-1)[5:]
-        memory = memory * (1 - write_weights[:, :, None] * torch.sigmoid(erase)[:, None]) + \
-            write_weights[:, :, None] * torch.tanh(add)[:, None]
+        reads = model.read_head.parameters_layer(state).chunk(config.read_heads, dim=-1)
+        writes = model.write_head.parameters_layer(state).chunk(config.write_heads, dim=-1)
+        weights = [address(outputs, heads.sizes, memory, previous) for outputs, heads, previous
+                   in zip(reads + writes, [model.read_head] * len(reads) + [model.write_head] * len(writes), weights)]
+        read = torch.cat([(head_weights[:, :, None] * memory).sum(1) for head_weights in weights[:len(reads)]], -1)
+        for head_weights, outputs in zip(weights[len(reads):], writes):
+            erase = torch.sigmoid(torch.split(outputs, model.write_head.sizes, dim=-1)[5])
+            memory = memory * (1 - head_weights[:, :, None] * erase[:, None])
+        for head_weights, outputs in zip(weights[len(reads):], writes):
+            add = torch.tanh(torch.split(outputs, model.write_head.sizes, dim=-1)[6])
+            memory = memory + head_weights[:, :, None] * add[:, None]
         logits.append(model.output_layer(torch.cat([state, read], dim=-1)))
-        reads.append(read_weights)
-        writes.append(write_weights)
-    return torch.stack(logits, 1), torch.stack(reads, 1), torch.stack(writes, 1)
+        seen.append(torch.stack(weights, 1))
+    seen = torch.stack(seen, 1)
+    return torch.stack(logits, 1), seen[:, :, :config.read_heads], seen[:, :, config.read_heads:]
 
 
-@pytest.mark.parametrize("options", [dict(), dict(controller="feedforward", shift_range=2)],
-                         ids=["lstm", "feedforward-shifts-2"])
-def test_both_heads_addressed_at_once_equal_each_head_addressed_alone(options):
+@pytest.mark.parametrize("options", [dict(), dict(controller="feedforward", shift_range=2),
+                                     dict(read_heads=3, write_heads=2, initial_gate_bias=-1.0)],
+                         ids=["lstm", "feedforward-shifts-2", "3-read-2-write-heads"])
+def test_every_head_addressed_at_once_equals_each_head_addressed_alone(options):
     model = tiny_ntm(**options)
     batch = CopyTaskCollator()(list(copy_task_dataset(3, lengths=(2, 5), bits=4, seed=2)))
     output = model(batch["inputs"], output_memory_access=True)
     logits, reads, writes = one_head_at_a_time(model, batch["inputs"])
+    assert reads.shape[2] == model.config.read_heads and writes.shape[2] == model.config.write_heads
     torch.testing.assert_close(output.read_weights, reads)
     torch.testing.assert_close(output.write_weights, writes)
     torch.testing.assert_close(output.logits, logits)
     # the heads differ (else mixing them up would pass unseen)
-    assert (reads - writes).abs().max() > 1e-3
+    assert (reads[:, :, 0] - writes[:, :, 0]).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("options", [dict(), dict(controller="feedforward"), dict(memory_init="learned")],
-                         ids=["lstm", "feedforward", "learned-memory"])
+@pytest.mark.parametrize("options", [dict(), dict(controller="feedforward"), dict(memory_init="learned"),
+                                     dict(controller="feedforward", read_heads=2, write_heads=3)],
+                         ids=["lstm", "feedforward", "learned-memory", "2-read-3-write-heads"])
 def test_gradients_reach_every_parameter_and_weightings_stay_distributions(options):
     model = tiny_ntm(**options)
     batch = CopyTaskCollator()(list(copy_task_dataset(3, lengths=(2, 4), bits=4, seed=1)))
@@ -160,7 +176,7 @@ def test_gradients_reach_every_parameter_and_weightings_stay_distributions(optio
     assert silent == []
     for weights in (output.read_weights, output.write_weights):
         assert weights.min() >= 0
-        torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
+        torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
 
 
 @pytest.mark.parametrize("kind", ["ntm", "ntm-feedforward", "lstm"])
@@ -183,7 +199,7 @@ def test_save_and_load_are_exact_and_auto_classes_find_the_model(tmp_path, kind)
         assert torch.equal(model(inputs).logits, loaded(inputs).logits)
 
 
-@pytest.mark.parametrize("kind", ["ntm", "ntm-feedforward", "lstm"])
+@pytest.mark.parametrize("kind", ["ntm", "ntm-feedforward", "ntm-several-heads", "lstm"])
 def test_a_fresh_process_loads_it_with_remote_code_alone(tmp_path, kind):
     model = TINY_MODELS[kind]().eval()
     model.save_pretrained(tmp_path / "ntm")
@@ -212,6 +228,9 @@ def test_bad_configs_and_inputs_get_clear_errors():
         NTMConfig(controller="gru")
     with pytest.raises(ValueError, match="memory_rows must be a positive integer"):
         NTMConfig(memory_rows=0)
+    for name in ("read_heads", "write_heads"):
+        with pytest.raises(ValueError, match=f"{name} must be a positive integer"):
+            NTMConfig(**{name: 0})
     with pytest.raises(ValueError, match="allows 7 shifts, more than the 4 memory rows"):
         NTMConfig(memory_rows=4, shift_range=3)
     for bad in ("low", float("nan"), True):
@@ -352,17 +371,22 @@ def test_content_addressing_near_empty_rows_has_a_bounded_gradient():
     torch.testing.assert_close(weights.sum(), torch.tensor(1.0))
 
 
-@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
-def test_the_initial_gate_bias_sets_both_gates_and_nothing_else(controller, tmp_path):
-    default, biased = tiny_ntm(controller=controller), tiny_ntm(controller=controller, initial_gate_bias=-3.0)
+@pytest.mark.parametrize("controller, heads", [("lstm", 1), ("feedforward", 1), ("feedforward", 3)])
+def test_the_initial_gate_bias_sets_every_gate_and_nothing_else(controller, heads, tmp_path):
+    default, biased = [tiny_ntm(controller=controller, read_heads=heads, write_heads=heads, initial_gate_bias=bias)
+                       for bias in (None, -3.0)]
     changed = {name for (name, left), right in zip(default.named_parameters(), biased.parameters())
                if not torch.equal(left, right)}
     assert changed == {"read_head.parameters_layer.bias", "write_head.parameters_layer.bias"}
     for name in ("read_head", "write_head"):
         head = getattr(biased, name)
         difference = head.parameters_layer.bias - getattr(default, name).parameters_layer.bias
-        assert head.parameters_layer.bias[head.gate_unit].item() == -3.0
-        assert difference.nonzero().flatten().tolist() == [head.gate_unit]
+        assert len(head.gate_units) == heads
+        assert (head.parameters_layer.bias[head.gate_units] == -3.0).all()
+        assert difference.nonzero().flatten().tolist() == head.gate_units
+        # each gate unit is the gate (the output after the key and the strength) of its head
+        per_head = sum(head.sizes)
+        assert [unit % per_head for unit in head.gate_units] == [biased.config.memory_width + 1] * heads
     # loading a trained folder keeps its trained biases: the option only starts new models
     with torch.no_grad():
         biased.read_head.parameters_layer.bias.add_(0.5)

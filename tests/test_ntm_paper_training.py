@@ -1,6 +1,7 @@
 """The NTM paper's other tasks through the library and the training CLI: a tiny NTM learns a tiny instance of each in
-seconds; `--task <task> --preset ntm|lstm` trains, scores every test split with the task's metric and writes a folder
-(with the memory picture for the NTM) that loads with remote code alone in a fresh process."""
+seconds; `--task <task>` with the task's NTM preset or `--preset lstm` trains, scores every test split with the task's
+metric and writes a folder (with the memory picture for the NTM) that loads with remote code alone in a fresh
+process."""
 
 import json
 import os
@@ -27,7 +28,9 @@ from hf_attn_seq2seq.data.ntm_paper_tasks import (
     priority_sort_dataset,
     repeat_copy_dataset,
 )
+from hf_attn_seq2seq.demo import MemoryDemoModel
 from hf_attn_seq2seq.models.ntm.modeling_ntm import bit_errors_per_sequence
+from hf_attn_seq2seq.presets import TASK_PRESETS, load_preset
 from training.train import main
 
 
@@ -83,7 +86,8 @@ SHORT = ["--num-examples", "64", "--max-eval-examples", "32", "--set", "max_step
 @pytest.mark.parametrize("task", sorted(PAPER_TASKS))
 def test_the_cli_trains_each_task_and_its_folder_loads_with_remote_code_alone(task, tmp_path, capsys):
     spec = PAPER_TASKS[task]
-    preset = "lstm" if task == "ngrams" else "ntm"  # the N-grams' 200 steps are slow for the NTM in a test
+    # the task's own NTM preset; the N-grams' 200 steps are slow for the NTM in a test
+    preset = "lstm" if task == "ngrams" else TASK_PRESETS[task]
     tiny = ["--set", "hidden_size=16"] if preset == "lstm" else TINY_NTM
     metrics = main(["--task", task, "--preset", preset, "--output-dir", str(tmp_path / "run"), *tiny, *SHORT])
     folder = tmp_path / "run" / "model"
@@ -96,8 +100,17 @@ def test_the_cli_trains_each_task_and_its_folder_loads_with_remote_code_alone(ta
     else:
         assert all(0 <= score["sequences_copied"] <= 100 for score in metrics["test"].values())
         assert "validation_bit_errors_per_sequence" in metrics
-    assert (folder / "memory_access.png").is_file() == (preset == "ntm")
-    assert json.loads((folder / "config.json").read_text())["input_size"] == spec.input_size
+    assert (folder / "memory_access.png").is_file() == (preset != "lstm")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["input_size"] == spec.input_size
+    if preset != "lstm":
+        for kind in ("read_heads", "write_heads"):
+            assert config[kind] == load_preset(preset)["model"].get(kind, 1)
+        # the demo's memory view draws the heads of a kind together: each step's weights sum to their number
+        demo = MemoryDemoModel(folder)
+        shown = demo.run(demo.example(0, demo.default_size))
+        np.testing.assert_allclose(np.sum(shown.read_weights, axis=-1), config["read_heads"], rtol=1e-5)
+        np.testing.assert_allclose(np.sum(shown.write_weights, axis=-1), config["write_heads"], rtol=1e-5)
     printed = capsys.readouterr().out
     assert f"{preset} on {task}:" in printed
 

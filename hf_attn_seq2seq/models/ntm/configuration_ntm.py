@@ -54,8 +54,8 @@ class _CheckedConfig(PreTrainedConfig):
 class NTMConfig(_CheckedConfig):
     r"""
     Configuration of a Neural Turing Machine (Graves, Wayne and Danihelka, 2014): a controller network that reads
-    from and writes to an external memory of `memory_rows` x `memory_width` numbers through one read head and one
-    write head, each addressing the memory by content and by location.
+    from and writes to an external memory of `memory_rows` x `memory_width` numbers through read heads and write
+    heads, each addressing the memory by content and by location.
 
     Args:
         input_size (`int`): width of each input vector (the copy task: 8 bits and a delimiter channel, 9).
@@ -65,6 +65,9 @@ class NTMConfig(_CheckedConfig):
         controller_size (`int`): width of the controller's state.
         memory_rows (`int`): N, the number of memory locations.
         memory_width (`int`): M, the width of each location.
+        read_heads (`int`): read heads; their read vectors reach the controller and the output side by side.
+        write_heads (`int`): write heads; at each step their erasures multiply and their adds sum (section 3.2).
+            The paper's priority sort uses 8 of each; its other tasks 1.
         shift_range (`int`): the location shifts a head can take per step run from `-shift_range` to
             `+shift_range` (the paper's copy experiments: 1).
         memory_init (`str`): `"constant"` starts every sequence from memory filled with `memory_init_value`, which
@@ -83,6 +86,8 @@ class NTMConfig(_CheckedConfig):
     controller_size: int = 100
     memory_rows: int = 128
     memory_width: int = 20
+    read_heads: int = 1
+    write_heads: int = 1
     shift_range: int = 1
     memory_init: str = "constant"
     memory_init_value: float = 1e-6
@@ -90,7 +95,8 @@ class NTMConfig(_CheckedConfig):
 
     def validate_options(self) -> None:
         """Raise `ValueError` naming the option for every bad value."""
-        for name in ("input_size", "output_size", "controller_size", "memory_rows", "memory_width"):
+        for name in ("input_size", "output_size", "controller_size", "memory_rows", "memory_width", "read_heads",
+                     "write_heads"):
             _positive_int(name, getattr(self, name))
         if isinstance(self.shift_range, bool) or not isinstance(self.shift_range, int) or self.shift_range < 0:
             raise ValueError(f"shift_range must be a whole number >= 0, got {self.shift_range!r}.")

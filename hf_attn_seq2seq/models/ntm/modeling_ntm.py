@@ -71,17 +71,20 @@ def sharpen(weights: torch.Tensor, gamma: torch.Tensor) -> torch.Tensor:
 
 
 def read_memory(memory: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Equation (2): the read vector `r = sum_i w(i) M(i)`: `weights` `(batch, N)` -> `(batch, M)`."""
-    return torch.bmm(weights[:, None, :], memory)[:, 0]
+    """Equation (2): each head's read vector `r = sum_i w(i) M(i)`: `weights` `(batch, heads, N)` ->
+    `(batch, heads, M)`."""
+    return torch.bmm(weights, memory)
 
 
 def write_memory(memory: torch.Tensor, weights: torch.Tensor, erase: torch.Tensor, add: torch.Tensor) -> torch.Tensor:
-    """Equations (3) and (4): erase `M~(i) = M(i) * (1 - w(i) e)`, then add `M(i) = M~(i) + w(i) a`.
+    """Equations (3) and (4): erase `M~(i) = M(i) * prod_h (1 - w_h(i) e_h)`, then add `M(i) = M~(i) + sum_h w_h(i)
+    a_h` (section 3.2: with several write heads the erasures multiply, in any order, and the adds sum).
 
-    `erase` in [0, 1] and `add` are `(batch, M)`; returns the new memory (the old one is left unchanged).
+    `weights` `(batch, heads, N)`; `erase` in [0, 1] and `add` `(batch, heads, M)`; returns the new memory (the old
+    one is left unchanged).
     """
-    erased = memory * (1 - weights[:, :, None] * erase[:, None, :])
-    return erased + weights[:, :, None] * add[:, None, :]
+    kept = torch.prod(1 - weights[..., None] * erase[:, :, None, :], dim=1)  # batch x N x M
+    return memory * kept + torch.bmm(weights.transpose(1, 2), add)
 
 
 def address(memory: torch.Tensor, addressing: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
@@ -102,22 +105,28 @@ def address(memory: torch.Tensor, addressing: torch.Tensor, previous: torch.Tens
 
 
 class NTMHead(nn.Module):
-    """One head's parameters: a layer that turns the controller state into its addressing outputs (key k, strength
-    beta, gate g, shift s, sharpening gamma; a write head also erase e and add a). `address` runs equations (5)-(9)
-    on them."""
+    """The parameters of the heads of one kind (read or write): a layer that turns the controller state into each
+    head's addressing outputs (key k, strength beta, gate g, shift s, sharpening gamma; a write head also erase e and
+    add a), head after head. `address` runs equations (5)-(9) on them."""
 
     def __init__(self, config: NTMConfig, writes: bool):
         super().__init__()
         self.writes = writes
+        self.count = config.write_heads if writes else config.read_heads
         # key, strength, gate, shift weights (2R + 1), gamma; erase and add for a write head
         self.addressing_sizes = [config.memory_width, 1, 1, 2 * config.shift_range + 1, 1]
         self.sizes = self.addressing_sizes + ([config.memory_width, config.memory_width] if writes else [])
-        self.parameters_layer = nn.Linear(config.controller_size, sum(self.sizes))
+        self.parameters_layer = nn.Linear(config.controller_size, self.count * sum(self.sizes))
 
     @property
-    def gate_unit(self) -> int:
-        """The output of `parameters_layer` that becomes the interpolation gate g (after the key and the strength)."""
-        return self.sizes[0] + self.sizes[1]
+    def gate_units(self) -> list[int]:
+        """The outputs of `parameters_layer` that become the heads' interpolation gates g (each after its head's key
+        and strength)."""
+        return [head * sum(self.sizes) + self.sizes[0] + self.sizes[1] for head in range(self.count)]
+
+    def head_parameters(self, state: torch.Tensor) -> torch.Tensor:
+        """`(batch, heads, outputs per head)`: each head's outputs for the controller state `(batch, size)`."""
+        return self.parameters_layer(state).view(len(state), self.count, sum(self.sizes))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -131,7 +140,7 @@ class NTMOutput(ModelOutput):
     Args:
         loss: per-bit binary cross-entropy over the scored steps (when `labels` are given).
         logits: `(batch, steps, output_size)`, one logit per output bit.
-        read_weights, write_weights: `(batch, steps, N)`, the heads' weightings at each step (with
+        read_weights, write_weights: `(batch, steps, heads, N)`, each head's weighting at each step (with
             `output_memory_access=True`).
         memory: `(batch, N, M)`, the memory after the last step (with `output_memory_access=True`).
     """
@@ -179,28 +188,29 @@ class NTMPreTrainedModel(BitSequencePreTrainedModel):
                 nn.init.normal_(module.initial_memory, std=0.01)
             # Set here, not on each head: transformers skips custom modules that hold no parameters of their own.
             if self.config.initial_gate_bias is not None:
-                for head in (module.read_head, module.write_head):
-                    head.parameters_layer.bias.data[head.gate_unit] = self.config.initial_gate_bias
+                for heads in (module.read_head, module.write_head):
+                    heads.parameters_layer.bias.data[heads.gate_units] = self.config.initial_gate_bias
 
 
 class NTMModel(NTMPreTrainedModel):
     """The NTM with its output layer: inputs `(batch, steps, input_size)` in, one logit per output bit and step out.
 
     Each sequence starts from the same memory (constant, or learned with `memory_init="learned"`), a learned read
-    vector, and both heads on the first row.
+    vector per read head, and every head on the first row.
     """
 
     def __init__(self, config: NTMConfig):
         super().__init__(config)
-        controller_input = config.input_size + config.memory_width
+        reads_width = config.read_heads * config.memory_width  # the read vectors side by side
+        controller_input = config.input_size + reads_width
         if config.controller == "lstm":
             self.controller = nn.LSTMCell(controller_input, config.controller_size)
         else:
             self.controller = nn.Sequential(nn.Linear(controller_input, config.controller_size), nn.ReLU())
         self.read_head = NTMHead(config, writes=False)
         self.write_head = NTMHead(config, writes=True)
-        self.output_layer = nn.Linear(config.controller_size + config.memory_width, config.output_size)
-        self.initial_read = nn.Parameter(torch.zeros(config.memory_width))
+        self.output_layer = nn.Linear(config.controller_size + reads_width, config.output_size)
+        self.initial_read = nn.Parameter(torch.zeros(reads_width))
         if config.memory_init == "learned":
             self.initial_memory = nn.Parameter(torch.zeros(config.memory_rows, config.memory_width))
         else:
@@ -214,14 +224,16 @@ class NTMModel(NTMPreTrainedModel):
         else:
             memory = torch.full((batch_size, config.memory_rows, config.memory_width), config.memory_init_value,
                                 device=device, dtype=dtype)
-        first_row = torch.zeros(batch_size, config.memory_rows, device=device, dtype=dtype)
-        first_row[:, 0] = 1.0
+        first_row = torch.zeros(batch_size, config.read_heads + config.write_heads, config.memory_rows, device=device,
+                                dtype=dtype)
+        first_row[:, :, 0] = 1.0
         controller = None
         if config.controller == "lstm":
             zeros = torch.zeros(batch_size, config.controller_size, device=device, dtype=dtype)
             controller = (zeros, zeros)
         read = self.initial_read.to(dtype)[None].expand(batch_size, -1)
-        return memory, read, first_row, first_row, controller
+        # the heads' weightings, read heads first
+        return memory, read, first_row, controller
 
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor | None = None, output_memory_access: bool = False,
                 return_dict: bool | None = None, **kwargs) -> NTMOutput | tuple:
@@ -230,15 +242,15 @@ class NTMModel(NTMPreTrainedModel):
             inputs: `(batch, steps, input_size)` float vectors.
             labels: `(batch, steps, output_size)` target bits (0 or 1) for the loss; -100 at the steps that are not
                 scored (the input phase and padding), as the collator of the copy task lays them out.
-            output_memory_access: also return both heads' weightings at every step and the final memory.
+            output_memory_access: also return every head's weighting at every step and the final memory.
         """
         check_bit_sequences(self, inputs, labels)
         return_dict = self.config.return_dict if return_dict is None else return_dict
         batch_size, steps, _ = inputs.shape
-        memory, read, read_weights, write_weights, controller = self.initial_state(batch_size, inputs.device,
-                                                                                    inputs.dtype)
-        logits, reads_seen, writes_seen = [], [], []
+        memory, read, weights, controller = self.initial_state(batch_size, inputs.device, inputs.dtype)
+        logits, weights_seen = [], []
         addressing_size = sum(self.read_head.addressing_sizes)
+        read_heads = self.config.read_heads
         for step in range(steps):
             controller_input = torch.cat([inputs[:, step], read], dim=-1)
             if self.config.controller == "lstm":
@@ -246,23 +258,23 @@ class NTMModel(NTMPreTrainedModel):
                 state = controller[0]
             else:
                 state = self.controller(controller_input)
-            # Both heads address the memory as it stands; the read comes first and the write after it (the new read
-            # vector reaches this step's output).
-            read_parameters = self.read_head.parameters_layer(state)
-            write_parameters = self.write_head.parameters_layer(state)
-            addressing = torch.stack([read_parameters, write_parameters[:, :addressing_size]], dim=1)
-            read_weights, write_weights = address(memory, addressing, torch.stack([read_weights, write_weights],
-                                                                                  dim=1)).unbind(dim=1)
-            read = read_memory(memory, read_weights)
-            erase, add = torch.split(write_parameters[:, addressing_size:], self.config.memory_width, dim=-1)
-            memory = write_memory(memory, write_weights, torch.sigmoid(erase), torch.tanh(add))
+            # Every head addresses the memory as it stands; the reads come first and the writes after them (the new
+            # read vectors reach this step's output).
+            write_parameters = self.write_head.head_parameters(state)
+            addressing = torch.cat([self.read_head.head_parameters(state), write_parameters[..., :addressing_size]],
+                                   dim=1)
+            weights = address(memory, addressing, weights)
+            read = read_memory(memory, weights[:, :read_heads]).flatten(1)
+            erase, add = torch.split(write_parameters[..., addressing_size:], self.config.memory_width, dim=-1)
+            memory = write_memory(memory, weights[:, read_heads:], torch.sigmoid(erase), torch.tanh(add))
             logits.append(self.output_layer(torch.cat([state, read], dim=-1)))
             if output_memory_access:
-                reads_seen.append(read_weights)
-                writes_seen.append(write_weights)
+                weights_seen.append(weights)
         logits = torch.stack(logits, dim=1)
-        access = (torch.stack(reads_seen, dim=1), torch.stack(writes_seen, dim=1), memory) if output_memory_access \
-            else (None, None, None)
+        access = (None, None, None)
+        if output_memory_access:
+            weights_seen = torch.stack(weights_seen, dim=1)
+            access = (weights_seen[:, :, :read_heads], weights_seen[:, :, read_heads:], memory)
         output = NTMOutput(loss=bit_loss(logits, labels), logits=logits, read_weights=access[0],
                            write_weights=access[1], memory=access[2])
         return output if return_dict else output.to_tuple()
