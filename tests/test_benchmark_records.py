@@ -49,3 +49,39 @@ def test_a_preset_measured_later_joins_the_seeds_others_measured(tmp_path, monke
     assert record["seeds"]["0"]["ntm"] == {"kept": True}
     assert record["seeds"]["0"]["ntm-feedforward"]["validation_bit_errors_per_sequence"] == 1.0
     assert record["memory_access"]["ntm"] == old_access
+
+
+def test_each_paper_task_keeps_its_own_budget(tmp_path, monkeypatch):
+    """A run of another budget replaces that task's rows only; a run of the task's budget adds its seeds; a record
+    from before budgets were per task gives every task the record's budget."""
+    from benchmarks import ntm_paper_tasks
+
+    record_path = tmp_path / "NTM_PAPER_TASKS.json"
+    old_rows = {"seeds": {"0": {"ntm": {"kept": True}, "lstm": {"kept": True}}}}
+    record_path.write_text(json.dumps({
+        "commands": ["earlier"], "minutes": 15.0, "wall_seconds": 10, "notes": ["by hand"],
+        "tasks": {"associative_recall": {"metric": "bit_errors_per_sequence", **old_rows},
+                  "repeat_copy": {"metric": "bit_errors_per_sequence", **old_rows}}}))
+    monkeypatch.setattr(ntm_paper_tasks, "NTM_PAPER_TASKS_PATH", record_path)
+    def finished(bit_errors: float) -> dict:
+        run = finished_run(bit_errors)
+        return run | {"evaluations": [{"step": 5, "seconds": 1.0, "eval_bit_errors_per_sequence": bit_errors}]}
+
+    monkeypatch.setattr(ntm_paper_tasks, "read_pair", lambda task, seed, root: {
+        side: finished(4.0 if side == "lstm" else 1.0) for side in ntm_paper_tasks.MODELS})
+    monkeypatch.setattr(ntm_paper_tasks, "rewrite_results", lambda: "")
+
+    ntm_paper_tasks.main(["--report-only", "--minutes", "30", "--seeds", "1", "--tasks", "repeat_copy",
+                          "--output-dir", str(tmp_path / "runs")])
+    record = json.loads(record_path.read_text())
+    assert "minutes" not in record and record["notes"] == ["by hand"] and record["commands"][0] == "earlier"
+    assert record["tasks"]["associative_recall"] == {"minutes": 15.0, "metric": "bit_errors_per_sequence",
+                                                     **old_rows}
+    repeat_copy = record["tasks"]["repeat_copy"]
+    assert repeat_copy["minutes"] == 30.0 and list(repeat_copy["seeds"]) == ["1"]  # the 15-minute seed 0 is gone
+    assert repeat_copy["presets"] == {"ntm": "ntm", "lstm": "lstm"}
+    assert repeat_copy["seeds"]["1"]["ntm"]["validation"] == 1.0
+
+    ntm_paper_tasks.main(["--report-only", "--minutes", "30", "--seeds", "0", "--tasks", "repeat_copy",
+                          "--output-dir", str(tmp_path / "runs")])
+    assert list(json.loads(record_path.read_text())["tasks"]["repeat_copy"]["seeds"]) == ["0", "1"]

@@ -92,8 +92,9 @@ def address(memory: torch.Tensor, addressing: torch.Tensor, previous: torch.Tens
     strength, gate, shift and sharpening outputs (`NTMHead.addressing_sizes`), `previous` `(batch, heads, N)` its last
     weighting; returns the new weightings `(batch, heads, N)`.
 
-    The heads run together because a CPU step is bound by the number of tensor operations, not their size: one
-    batched pass per step instead of one per head makes NTM training about 1.6 times faster on a CPU core.
+    The heads run together because a CPU step is bound by the number of tensor operations, not their size: with one
+    batched pass per step instead of one per head, a training step takes 0.51-0.75 of the time on a CPU core
+    (benchmarks/RESULTS.md, section 15).
     """
     memory_width = memory.shape[-1]
     key, strength, gate, shift, gamma = torch.split(
