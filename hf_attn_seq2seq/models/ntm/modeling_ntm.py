@@ -1,9 +1,9 @@
 """The Neural Turing Machine (Graves, Wayne and Danihelka, 2014, "Neural Turing Machines", arXiv:1410.5401).
 
-A controller network reads an input vector and the previous read vector at each step; a read head and a write head
-turn its state into addresses over the memory rows, by content and by location (section 3.3); the read head reads a
-weighted sum of rows (section 3.1), the write head erases then adds (section 3.2). The output layer sees the
-controller state and the read vector. Equation numbers below are the paper's.
+A controller network reads an input vector and the previous read vectors at each step; read heads and write heads
+(one of each by default) turn its state into addresses over the memory rows, by content and by location (section
+3.3); each read head reads a weighted sum of rows (section 3.1), the write heads erase then add (section 3.2). The
+output layer sees the controller state and the read vectors. Equation numbers below are the paper's.
 
 Reading and writing are attention over the memory rows: content addressing is the softmax of scaled similarities
 that `AttnSeq2SeqAttention` also computes, with cosine similarity as the score.
