@@ -204,9 +204,14 @@ def run_worker(tree: Path, model_folder: Path, data_file: Path) -> dict:
     # this file, run as a script: the old tree has no copy of it
     completed = subprocess.run([sys.executable, __file__, "--worker", str(model_folder), str(data_file)], cwd=tree,
                                env=environment, capture_output=True, text=True)
+    return worker_results(completed, tree, RESULT_MARK)
+
+
+def worker_results(completed: subprocess.CompletedProcess, tree: Path, mark: str) -> dict:
+    """The figures a measuring process printed after `mark`, checked to come from the package in `tree`."""
     for line in completed.stdout.splitlines():
-        if line.startswith(RESULT_MARK):
-            results = json.loads(line[len(RESULT_MARK):])
+        if line.startswith(mark):
+            results = json.loads(line[len(mark):])
             if Path(results.pop("package")).resolve() != (tree / "hf_attn_seq2seq").resolve():
                 raise SystemExit(f"the measuring process did not import the package from {tree}")
             return results

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.layout_speed import REPO, unpack
+from benchmarks.layout_speed import REPO, unpack, worker_results
 
 
 BEFORE = "c361e8d"
@@ -78,13 +78,7 @@ def run_worker(tree: Path, repeats: int) -> dict:
     # this file, run as a script: the old tree may have no copy of it
     completed = subprocess.run([sys.executable, __file__, "--worker", str(repeats)], cwd=tree, env=environment,
                                capture_output=True, text=True)
-    for line in completed.stdout.splitlines():
-        if line.startswith(RESULT_MARK):
-            results = json.loads(line[len(RESULT_MARK):])
-            if Path(results.pop("package")).resolve() != (tree / "hf_attn_seq2seq").resolve():
-                raise SystemExit(f"the measuring process did not import the package from {tree}")
-            return results
-    raise SystemExit(f"the measuring process in {tree} failed:\n{completed.stderr[-3000:]}")
+    return worker_results(completed, tree, RESULT_MARK)
 
 
 def main(argv: list[str] | None = None) -> dict:
