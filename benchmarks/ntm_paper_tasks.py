@@ -18,13 +18,16 @@ runs.
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.ntm_copy import run_pair
 from benchmarks.report import NTM_PAPER_TASKS_PATH, rewrite_results
-from hf_attn_seq2seq.data.ntm_paper_tasks import PAPER_TASKS
+from hf_attn_seq2seq.data.ntm_paper_tasks import NGRAM_CONTEXT, PAPER_TASKS
 from hf_attn_seq2seq.presets import TASK_PRESETS
 from training.runs import RunFolder
 
@@ -63,6 +66,54 @@ def summary(metrics: dict, metric: str) -> dict:
     }
 
 
+def reads_after_same_context(bits: np.ndarray, written_rows: np.ndarray, read_weights: np.ndarray,
+                             first_step: int = 30) -> dict:
+    """How an N-grams NTM reads: at each step from `first_step` on, the share of the read weighting on the rows that
+    hold the bit which followed an earlier occurrence of the current context (the last `NGRAM_CONTEXT` bits). Reading
+    those rows with equal weights gives the mean of what followed the context before, which is what the Bayesian
+    optimum's counts estimate.
+
+    `bits` `(sequences, steps)`; `written_rows` `(sequences, steps)`: the row the write head weights most at each step;
+    `read_weights` `(sequences, steps, rows)`. The write head stores its input one step behind (the row written at
+    step w holds bit w - 1), and a step reads the memory before its own write, so a row counts when its latest write
+    came at a step w < t with bits w - 6 .. w - 2 equal to bits t - 4 .. t. `chance` is the share of the rows written
+    so far that count: what a read spread evenly over them would put there.
+    """
+    shares, chance = [], []
+    for sequence_bits, rows, weights in zip(bits, written_rows, read_weights):
+        latest_write = {}  # row -> the step that wrote it last
+        for step in range(len(sequence_bits)):
+            if step >= first_step:
+                context = tuple(sequence_bits[step - NGRAM_CONTEXT + 1 : step + 1])
+                following = [row for row, written in latest_write.items() if written > NGRAM_CONTEXT
+                             and tuple(sequence_bits[written - NGRAM_CONTEXT - 1 : written - 1]) == context]
+                if following:
+                    shares.append(float(weights[step, following].sum()))
+                    chance.append(len(following) / len(latest_write))
+            latest_write[int(rows[step])] = step
+    if not shares:
+        raise ValueError("No step has an earlier occurrence of its context; give longer sequences.")
+    return {"steps": len(shares), "mean": statistics.fmean(shares), "median": statistics.median(shares),
+            "chance": statistics.fmean(chance)}
+
+
+def ngram_memory_use(folder: Path, seed: int, sequences: int = 64) -> dict:
+    """`reads_after_same_context` for the NTM in `folder` on the first `sequences` test sequences of `seed`'s task."""
+    import torch
+    from transformers import AutoModel
+
+    from hf_attn_seq2seq.data.ntm_paper_tasks import NGramCollator, load_ngram_task
+
+    rows = load_ngram_task(num_examples=1, seed=seed)["test"].select(range(sequences))
+    batch = NGramCollator()(list(rows))
+    model = AutoModel.from_pretrained(folder).eval()
+    with torch.no_grad():
+        output = model(batch["inputs"], output_memory_access=True)
+    return {"sequences": sequences, **reads_after_same_context(
+        batch["inputs"][:, :, 0].long().numpy(), output.write_weights[:, :, 0].argmax(-1).numpy(),
+        output.read_weights[:, :, 0].numpy())}
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=30.0, help="training wall time of each model")
@@ -93,13 +144,23 @@ def main(argv: list[str] | None = None) -> dict:
                 f"{preset} {pair[preset][f'validation_{metric}']:.2f} {metric.replace('_', ' ')} on validation"
                 for preset in MODELS), flush=True)
         first_seed = min(seeds, key=int)
-        picture = RunFolder(root / f"{presets(task)['ntm']}-seed{first_seed}").model / "memory_access.png"
+        first_ntm = RunFolder(root / f"{presets(task)['ntm']}-seed{first_seed}").model
         entry = {"metric": metric, "minutes": args.minutes, "presets": presets(task),
                  "seeds": dict(sorted(seeds.items(), key=lambda item: int(item[0])))}
-        if picture.is_file():
+        # The picture and the reading come from the first seed's NTM; when its folder is not under this output dir
+        # (seeds recorded from separate runs), the record keeps what was measured on it before.
+        kept = tasks[task] if tasks.get(task, {}).get("minutes") == args.minutes else {}
+        if (first_ntm / "memory_access.png").is_file():
             picture_path(task).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(picture, picture_path(task))
+            shutil.copyfile(first_ntm / "memory_access.png", picture_path(task))
             entry["picture"] = {"path": str(picture_path(task)), "seed": first_seed}
+        elif kept.get("picture", {}).get("seed") == first_seed:
+            entry["picture"] = kept["picture"]
+        if task == "ngrams":
+            if first_ntm.is_dir():
+                entry["memory_use"] = {"seed": first_seed, **ngram_memory_use(first_ntm, int(first_seed))}
+            elif kept.get("memory_use", {}).get("seed") == first_seed:
+                entry["memory_use"] = kept["memory_use"]
         tasks[task] = entry
     commands = previous.get("commands", [])
     record = {
