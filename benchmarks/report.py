@@ -598,6 +598,11 @@ NTM_PAPER_OUTCOMES = {
 }
 
 
+def mean_test_figure(seeds: dict, model: str, split: str, key: str) -> float:
+    """The mean over `seeds` (seed -> model -> run) of one figure of `model`'s `split`."""
+    return sum(pair[model]["test"][split][key] for pair in seeds.values()) / len(seeds)
+
+
 def ntm_paper_tasks_section(data: dict) -> list[str]:
     """Section 14: the NTM and its LSTM baseline on the paper's other tasks, per task and seed."""
     lines = ["## 14. Neural Turing Machine against an LSTM on the paper's other tasks", "",
@@ -632,13 +637,11 @@ def ntm_paper_tasks_section(data: dict) -> list[str]:
                   "| test split | NTM | LSTM |" + (" optimum |" if cost else ""),
                   "|---|---|---|" + ("---|" if cost else "")]
         for split in first["ntm"]["test"]:
-            means = [sum(pair[name]["test"][split][metric] for pair in entry["seeds"].values()) / len(entry["seeds"])
-                     for name in ("ntm", "lstm")]
-            row = f"| {split} | {means[0]:.2f} | {means[1]:.2f} |"
+            seeds = entry["seeds"]
+            row = (f"| {split} | {mean_test_figure(seeds, 'ntm', split, metric):.2f} | "
+                   f"{mean_test_figure(seeds, 'lstm', split, metric):.2f} |")
             if cost:  # each seed's sequences have their own optimum: the mean over the same seeds
-                optimum = sum(pair["ntm"]["test"][split]["optimal_cost_per_sequence"]
-                              for pair in entry["seeds"].values()) / len(entry["seeds"])
-                row += f" {optimum:.2f} |"
+                row += f" {mean_test_figure(seeds, 'ntm', split, 'optimal_cost_per_sequence'):.2f} |"
             lines.append(row)
         if "memory_use" in entry:  # recorded for N-grams (benchmarks.ntm_paper_tasks.reads_after_same_context)
             use = entry["memory_use"]
