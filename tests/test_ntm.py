@@ -4,6 +4,7 @@ copy task that it learns in seconds."""
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -394,3 +395,40 @@ def test_the_initial_gate_bias_sets_every_gate_and_nothing_else(controller, head
     loaded = NTMModel.from_pretrained(tmp_path)
     assert loaded.config.initial_gate_bias == -3.0
     assert torch.equal(loaded.read_head.parameters_layer.bias, biased.read_head.parameters_layer.bias)
+
+
+def test_the_forward_pass_is_memory_step_applied_step_by_step():
+    model = tiny_ntm(read_heads=2, write_heads=2).eval()
+    inputs = torch.rand(3, 7, 5)
+    with torch.no_grad():
+        output = model(inputs, output_memory_access=True)
+        memory, read, weights, controller = model.initial_state(3, inputs.device, inputs.dtype)
+        logits = []
+        for step in range(inputs.shape[1]):
+            step_logits, read, weights, memory, controller = model.memory_step(inputs[:, step], read, weights,
+                                                                               memory, controller)
+            logits.append(step_logits)
+    assert torch.equal(output.logits, torch.stack(logits, dim=1))
+    assert torch.equal(output.memory, memory)
+    assert torch.equal(output.write_weights[:, -1], weights[:, 2:])
+
+
+@pytest.mark.skipif(not any(shutil.which(compiler) for compiler in ("g++", "c++", "clang++")),
+                    reason="torch.compile builds CPU kernels with a C++ compiler, and this machine has none")
+def test_the_compiled_memory_step_computes_what_the_step_does_and_saves_nothing_of_its_own(tmp_path):
+    eager = tiny_ntm(read_heads=2, write_heads=2)
+    compiled = tiny_ntm(read_heads=2, write_heads=2)
+    compiled.compile_memory_step()
+    batch = CopyTaskCollator()(list(copy_task_dataset(4, lengths=(2, 5), bits=4, seed=3)))
+    expected, got = eager(**batch), compiled(**batch)
+    expected.loss.backward()
+    got.loss.backward()
+    # fused kernels sum in their own order: equal to float rounding, not bit for bit
+    torch.testing.assert_close(got.logits, expected.logits, rtol=1e-5, atol=1e-6)
+    for (name, parameter), reference in zip(compiled.named_parameters(), eager.parameters()):
+        torch.testing.assert_close(parameter.grad, reference.grad, rtol=1e-4, atol=1e-6, msg=name)
+    compiled.save_pretrained(tmp_path)
+    loaded = AutoModel.from_pretrained(tmp_path)
+    assert loaded.compiled_memory_step is None  # a runtime choice, not part of the model
+    assert set(loaded.state_dict()) == set(eager.state_dict())
+    assert "compile" not in (tmp_path / "config.json").read_text()

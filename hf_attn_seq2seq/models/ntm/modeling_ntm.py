@@ -216,6 +216,7 @@ class NTMModel(NTMPreTrainedModel):
             self.initial_memory = nn.Parameter(torch.zeros(config.memory_rows, config.memory_width))
         else:
             self.initial_memory = None
+        self.compiled_memory_step = None  # set by compile_memory_step
         self.post_init()
 
     def initial_state(self, batch_size: int, device, dtype):
@@ -236,6 +237,51 @@ class NTMModel(NTMPreTrainedModel):
         # the heads' weightings, read heads first
         return memory, read, first_row, controller
 
+    def memory_step(self, step_inputs: torch.Tensor, read: torch.Tensor, weights: torch.Tensor, memory: torch.Tensor,
+                    controller: tuple[torch.Tensor, torch.Tensor] | None):
+        """One time step: the controller reads the input and the last read vectors, every head addresses the memory as
+        it stands, the read heads read, then the write heads erase and add.
+
+        Args:
+            step_inputs: `(batch, input_size)`, this step's input vectors.
+            read: `(batch, read_heads * M)`, the last read vectors side by side.
+            weights: `(batch, read_heads + write_heads, N)`, every head's last weighting, read heads first.
+            memory: `(batch, N, M)`.
+            controller: the LSTM controller's `(h, c)`, or None for the feedforward controller.
+
+        Returns `(logits, read, weights, memory, controller)`: this step's output logits `(batch, output_size)` and
+        the new state, laid out as it came in (`initial_state` gives the state before the first step).
+        """
+        config = self.config
+        controller_input = torch.cat([step_inputs, read], dim=-1)
+        if config.controller == "lstm":
+            controller = self.controller(controller_input, controller)
+            state = controller[0]
+        else:
+            state = self.controller(controller_input)
+        # Every head addresses the memory as it stands; the reads come first and the writes after them (the new read
+        # vectors reach this step's output).
+        addressing_size = sum(self.read_head.addressing_sizes)
+        write_parameters = self.write_head.head_parameters(state)
+        addressing = torch.cat([self.read_head.head_parameters(state), write_parameters[..., :addressing_size]], dim=1)
+        weights = address(memory, addressing, weights)
+        read = read_memory(memory, weights[:, : config.read_heads]).flatten(1)
+        erase, add = torch.split(write_parameters[..., addressing_size:], config.memory_width, dim=-1)
+        memory = write_memory(memory, weights[:, config.read_heads :], torch.sigmoid(erase), torch.tanh(add))
+        return self.output_layer(torch.cat([state, read], dim=-1)), read, weights, memory, controller
+
+    def compile_memory_step(self, **compile_options) -> None:
+        """Run `memory_step` through `torch.compile` from now on (`compile_options` go to it; the weights and what
+        the model computes stay the same, up to float rounding).
+
+        A forward pass is a Python loop of `memory_step` calls of a few dozen small tensor operations each, so on a
+        CPU its time goes to running operations one by one; compiled, each step's operations are fused into a few
+        kernels, and a training step takes about half the time (benchmarks/RESULTS.md, section 15). The step is
+        compiled rather than the whole forward because the loop's length varies with the sequence, and one graph of
+        the unrolled loop per length would take minutes each to compile. The first call compiles (tens of seconds).
+        """
+        self.compiled_memory_step = torch.compile(self.memory_step, **compile_options)
+
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor | None = None, output_memory_access: bool = False,
                 return_dict: bool | None = None, **kwargs) -> NTMOutput | tuple:
         """
@@ -249,29 +295,16 @@ class NTMModel(NTMPreTrainedModel):
         return_dict = self.config.return_dict if return_dict is None else return_dict
         batch_size, steps, _ = inputs.shape
         memory, read, weights, controller = self.initial_state(batch_size, inputs.device, inputs.dtype)
+        step_function = self.compiled_memory_step or self.memory_step
         logits, weights_seen = [], []
-        addressing_size = sum(self.read_head.addressing_sizes)
-        read_heads = self.config.read_heads
         for step in range(steps):
-            controller_input = torch.cat([inputs[:, step], read], dim=-1)
-            if self.config.controller == "lstm":
-                controller = self.controller(controller_input, controller)
-                state = controller[0]
-            else:
-                state = self.controller(controller_input)
-            # Every head addresses the memory as it stands; the reads come first and the writes after them (the new
-            # read vectors reach this step's output).
-            write_parameters = self.write_head.head_parameters(state)
-            addressing = torch.cat([self.read_head.head_parameters(state), write_parameters[..., :addressing_size]],
-                                   dim=1)
-            weights = address(memory, addressing, weights)
-            read = read_memory(memory, weights[:, :read_heads]).flatten(1)
-            erase, add = torch.split(write_parameters[..., addressing_size:], self.config.memory_width, dim=-1)
-            memory = write_memory(memory, weights[:, read_heads:], torch.sigmoid(erase), torch.tanh(add))
-            logits.append(self.output_layer(torch.cat([state, read], dim=-1)))
+            step_logits, read, weights, memory, controller = step_function(inputs[:, step], read, weights, memory,
+                                                                           controller)
+            logits.append(step_logits)
             if output_memory_access:
                 weights_seen.append(weights)
         logits = torch.stack(logits, dim=1)
+        read_heads = self.config.read_heads
         access = (None, None, None)
         if output_memory_access:
             weights_seen = torch.stack(weights_seen, dim=1)
