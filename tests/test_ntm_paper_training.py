@@ -78,7 +78,9 @@ def test_a_tiny_ntm_learns_a_tiny_instance_of_each_task(task):
         assert trained < 0.6 * untrained, (untrained, trained)
 
 
-TINY_NTM = ["--set", "controller_size=16", "--set", "memory_rows=32", "--set", "memory_width=6"]
+TINY_NTM = ["--set", "controller_size=16", "--set", "memory_rows=32", "--set", "memory_width=6",
+            # compiling the memory step takes longer than these runs train
+            "--set", "torch_compile=false"]
 SHORT = ["--num-examples", "64", "--max-eval-examples", "32", "--set", "max_steps=8", "--set", "eval_steps=4",
          "--set", "logging_steps=4", "--allow-unconverged"]
 

@@ -16,10 +16,13 @@ from transformers import AutoModel
 
 from hf_attn_seq2seq import LSTMBaselineModel, NTMModel
 from hf_attn_seq2seq.data.ntm_tasks import COPY_TEST_LENGTHS, COPY_TEST_ONES_PERCENT
+from hf_attn_seq2seq.presets import load_preset
 from training.train import main
 
 
-TINY_NTM = ["--set", "controller_size=16", "--set", "memory_rows=12", "--set", "memory_width=6"]
+TINY_NTM = ["--set", "controller_size=16", "--set", "memory_rows=12", "--set", "memory_width=6",
+            # compiling the memory step takes longer than these runs train
+            "--set", "torch_compile=false"]
 TINY_LSTM = ["--set", "hidden_size=16"]
 SHORT = ["--num-examples", "400", "--max-eval-examples", "64", "--set", "max_steps=24", "--set", "eval_steps=8",
          "--set", "logging_steps=4", "--allow-unconverged"]
@@ -275,7 +278,6 @@ def test_a_malformed_restart_rule_is_refused_by_name(rule):
 
 
 def test_the_copy_preset_restarts_at_most_once_and_only_on_the_copy_task():
-    from hf_attn_seq2seq.presets import load_preset
     from training.train_ntm import restart_rule
 
     preset = load_preset("ntm-feedforward")
@@ -300,3 +302,34 @@ def test_the_restart_reads_the_best_validation_score_up_to_its_step(scores, rest
     state.global_step = 2000  # checked once: later evaluations change nothing
     callback.on_evaluate(None, state, TrainerControl(), metrics={"eval_m": 9.0})
     assert callback.triggered is restarts
+
+
+@pytest.mark.parametrize("compiler_found", [True, False], ids=["with-a-compiler", "without-one"])
+def test_torch_compile_compiles_the_ntm_memory_step_and_not_the_whole_forward(tmp_path, monkeypatch, caplog,
+                                                                              compiler_found):
+    import training.train_ntm as train_ntm
+
+    calls, compile_flags = [], []
+    # recorded, not run: the compiled step itself is checked in tests/test_ntm.py
+    monkeypatch.setattr(NTMModel, "compile_memory_step", lambda self, **options: calls.append(options))
+
+    class RecordingTrainer(train_ntm.Trainer):
+        def __init__(self, *args, **kwargs):
+            compile_flags.append(kwargs["args"].torch_compile)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(train_ntm, "Trainer", RecordingTrainer)
+    if not compiler_found:
+        monkeypatch.delenv("CXX", raising=False)
+        monkeypatch.setattr(train_ntm.shutil, "which", lambda name: None)
+    with caplog.at_level("WARNING", logger="training.train_ntm"):
+        train_copy(tmp_path, "ntm", "--set", "torch_compile_mode=max-autotune-no-cudagraphs", "--set", "max_steps=8",
+                   "--set", "eval_steps=8")
+    # a mode turns compilation on, as in TrainingArguments; Trainer itself compiles nothing
+    assert calls == ([{"backend": "inductor", "mode": "max-autotune-no-cudagraphs"}] if compiler_found else [])
+    assert compile_flags and not any(compile_flags)
+    assert ("no C++ compiler" in caplog.text) is not compiler_found
+    assert (tmp_path / "ntm" / "model" / "model.safetensors").is_file()
+    # the paper tasks' preset compiles its step; the copy task's, measured as it is, does not
+    assert train_ntm.step_compile_options(load_preset("ntm")) == {"backend": "inductor"}
+    assert train_ntm.step_compile_options(load_preset("ntm-feedforward")) is None

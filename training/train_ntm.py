@@ -15,6 +15,8 @@ longer sequences; associative recall: more items).
 import dataclasses
 import json
 import logging
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -54,6 +56,9 @@ MEMORY_PICTURE = "memory_access.png"
 TASK_SIZE_KEYS = ("input_size", "output_size")
 ATTEMPT_FILE = "attempt.json"  # in the checkpoints folder: which attempt of a restarted run its checkpoints are
 ATTEMPT_SEED_STRIDE = 10_000  # attempt k initialises from seed + k * stride
+# transformers' settings for torch.compile; for the NTM they compile its memory step (`step_compile_options`)
+COMPILE_KEYS = ("torch_compile", "torch_compile_backend", "torch_compile_mode")
+CXX_COMPILERS = ("g++", "c++", "clang++")  # what inductor builds its CPU kernels with
 
 
 def bit_error_metrics(prediction) -> dict:
@@ -86,7 +91,8 @@ def selection_metric(task: str) -> str:
     return COST if task_metric(task) == COST else SELECTION
 
 
-def build_model(args, preset: dict):
+def build_untrained_or_initial_model(args, preset: dict):
+    """The model the run starts from: a fresh one of the preset, or `--init-from`'s."""
     model_class = MODEL_CLASSES[preset["model_type"]]
     spec = BIT_TASKS[args.task]
     if args.init_from:
@@ -105,6 +111,37 @@ def build_model(args, preset: dict):
                              "overridden.")
     sizes = {"input_size": spec.input_size, "output_size": spec.output_size}
     return model_class(MODEL_CONFIGS[preset["model_type"]](**sizes, **preset["model"]))
+
+
+def step_compile_options(preset: dict) -> dict | None:
+    """`torch.compile` options for the NTM's memory step when the preset or `--set` asks for compilation with
+    transformers' settings (`torch_compile`, or a backend or mode, which turn it on as in `TrainingArguments`), else
+    None. Trainer would compile the whole forward, whose loop over time steps unrolls into a graph per sequence
+    length; the step alone compiles once (`NTMModel.compile_memory_step`)."""
+    training = preset["training"]
+    if preset["model_type"] != "ntm" or not any(training.get(key) for key in COMPILE_KEYS):
+        return None
+    options = {"backend": training.get("torch_compile_backend") or "inductor"}
+    if training.get("torch_compile_mode"):
+        options["mode"] = training["torch_compile_mode"]
+    return options
+
+
+def build_model(args, preset: dict):
+    """The run's model, with its memory step compiled where the preset asks and the machine can (inductor builds CPU
+    kernels with a C++ compiler; without one the step runs as it is, at about half the speed, with a warning)."""
+    model = build_untrained_or_initial_model(args, preset)
+    options = step_compile_options(preset)
+    if options is None:
+        return model
+    if options["backend"] == "inductor" and model.device.type == "cpu" and not (
+            os.environ.get("CXX") or any(shutil.which(compiler) for compiler in CXX_COMPILERS)):
+        logger.warning("torch_compile: no C++ compiler (%s, or CXX) on this machine, which torch.compile needs for "
+                       "CPU kernels; the NTM's memory step runs uncompiled, about half as fast",
+                       ", ".join(CXX_COMPILERS))
+        return model
+    model.compile_memory_step(**options)
+    return model
 
 
 def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArguments:
@@ -135,6 +172,9 @@ def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArgu
         use_cpu=without_accelerator(),
     )
     values.update(preset["training"])
+    if preset["model_type"] == "ntm":  # compiled by build_model, step by step (step_compile_options)
+        for key in COMPILE_KEYS:
+            values.pop(key, None)
     values.setdefault("save_steps", values["eval_steps"])  # a checkpoint at every evaluation, to keep the best
     try:
         return TrainingArguments(**values)
