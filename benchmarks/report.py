@@ -3,8 +3,9 @@ TRANSLATION.json (`benchmarks.translation`), TOY_TASKS.json (`benchmarks.toy_tas
 ONNX.json (`benchmarks.onnx_runtime`), NTM_COPY.json (`benchmarks.ntm_copy`), FINE_TUNING.json
 (`benchmarks.fine_tuning`), DATE_LANGUAGES.json (`benchmarks.date_languages`), LAYOUT_SPEED.json
 (`benchmarks.layout_speed`), TRANSLATION_SWEEP.json (`benchmarks.translation_sweep`), NTM_PAPER_TASKS.json
-(`benchmarks.ntm_paper_tasks`) and NTM_STEP.json (`benchmarks.ntm_step`). Every benchmark writes its JSON and calls
-`write_results`; this module imports none of them."""
+(`benchmarks.ntm_paper_tasks`), NTM_STEP.json (`benchmarks.ntm_step`) and NTM_COMPILED_STEP.json
+(`benchmarks.ntm_step --compiled`). Every benchmark writes its JSON and calls `write_results`; this module imports none
+of them."""
 
 import json
 import platform
@@ -28,6 +29,7 @@ LAYOUT_SPEED_PATH = Path(__file__).with_name("LAYOUT_SPEED.json")
 TRANSLATION_SWEEP_PATH = Path(__file__).with_name("TRANSLATION_SWEEP.json")
 NTM_PAPER_TASKS_PATH = Path(__file__).with_name("NTM_PAPER_TASKS.json")
 NTM_STEP_PATH = Path(__file__).with_name("NTM_STEP.json")
+NTM_COMPILED_STEP_PATH = Path(__file__).with_name("NTM_COMPILED_STEP.json")
 PUBLISHED = ("BLEU 28.3 on test 2016 de→en (lowercased tokenized) for a bidirectional-GRU encoder with Bahdanau "
              "attention, 20.5M parameters, trained on a GPU")
 
@@ -183,6 +185,8 @@ def write_results(results: dict, command: str) -> str:
         lines += ntm_paper_tasks_section(json.loads(NTM_PAPER_TASKS_PATH.read_text()))
     if NTM_STEP_PATH.exists():  # recorded by benchmarks.ntm_step
         lines += ntm_step_section(json.loads(NTM_STEP_PATH.read_text()))
+    if NTM_COMPILED_STEP_PATH.exists():  # recorded by benchmarks.ntm_step --compiled
+        lines += ntm_compiled_step_section(json.loads(NTM_COMPILED_STEP_PATH.read_text()))
     text = "\n".join(lines)
     RESULTS_PATH.write_text(text)
     saved = {**results, "command": command}
@@ -672,6 +676,23 @@ def ntm_step_section(data: dict) -> list[str]:
              "|---|---|---|---|"]
     lines += [f"| {name} | {1000 * r['before']:.0f} | {1000 * r['after']:.0f} | {r['ratio']:.2f} |"
               for name, r in data["figures"].items()]
+    return lines + [""]
+
+
+def ntm_compiled_step_section(data: dict) -> list[str]:
+    """Section 15's second table: the working tree's NTM training step as it is and with its memory step compiled."""
+    lines = ["### The memory step compiled", "",
+             f"`{data['command']}`: the working tree with the memory step as it is (before) and through "
+             "`NTMModel.compile_memory_step` (after, what `--set torch_compile=true` and the `ntm` preset's "
+             "`torch_compile` do), alternating one-thread processes over "
+             f"{data['rounds']} rounds; medians. One training step (forward, backward, Adam) on a batch of "
+             f"{data['batch_size']} training rows of each task, the model built from the same seed on both sides. "
+             "The compile happens once per process, in a first step that is not timed; its seconds are in the last "
+             "column.", "",
+             "| preset, task (time steps of the batch) | as it is (ms) | compiled (ms) | compiled / as it is | first "
+             "step, compiling (s) |", "|---|---|---|---|---|"]
+    lines += [f"| {name} | {1000 * r['before']:.0f} | {1000 * r['after']:.0f} | {r['ratio']:.2f} | "
+              f"{r['compile_seconds']:.0f} |" for name, r in data["figures"].items()]
     return lines + [""]
 
 
