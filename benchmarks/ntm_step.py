@@ -59,6 +59,9 @@ def measure(repeats: int, compiled: bool = False) -> dict:
             model = NTMModel(NTMConfig(**load_preset(preset)["model"], input_size=batch["inputs"].shape[-1],
                                        output_size=batch["labels"].shape[-1]))
             if compiled:
+                # Each model compiles afresh: compiled code is kept per function, and the tasks' other widths would
+                # otherwise recompile it for dynamic shapes (slower kernels) and, past torch's limit, not at all.
+                torch.compiler.reset()
                 model.compile_memory_step()
             optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 

@@ -1,6 +1,7 @@
 """The Neural Turing Machine: its addressing against hand-computed cases, gradients, saving, remote code, and a tiny
 copy task that it learns in seconds."""
 
+import copy
 import json
 import math
 import os
@@ -427,6 +428,11 @@ def test_the_compiled_memory_step_computes_what_the_step_does_and_saves_nothing_
     torch.testing.assert_close(got.logits, expected.logits, rtol=1e-5, atol=1e-6)
     for (name, parameter), reference in zip(compiled.named_parameters(), eager.parameters()):
         torch.testing.assert_close(parameter.grad, reference.grad, rtol=1e-4, atol=1e-6, msg=name)
+    # a deep copy computes with its own weights, not the original's
+    copied = copy.deepcopy(compiled).eval()
+    with torch.no_grad():
+        copied.output_layer.bias.add_(1.0)
+        torch.testing.assert_close(copied(batch["inputs"]).logits, got.logits.detach() + 1.0, rtol=1e-5, atol=1e-5)
     compiled.save_pretrained(tmp_path)
     loaded = AutoModel.from_pretrained(tmp_path)
     assert loaded.compiled_memory_step is None  # a runtime choice, not part of the model

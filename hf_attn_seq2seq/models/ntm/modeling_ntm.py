@@ -276,11 +276,12 @@ class NTMModel(NTMPreTrainedModel):
 
         A forward pass is a Python loop of `memory_step` calls of a few dozen small tensor operations each, so on a
         CPU its time goes to running operations one by one; compiled, each step's operations are fused into a few
-        kernels, and a training step takes about half the time (benchmarks/RESULTS.md, section 15). The step is
-        compiled rather than the whole forward because the loop's length varies with the sequence, and one graph of
-        the unrolled loop per length would take minutes each to compile. The first call compiles (tens of seconds).
+        kernels, and a training step takes 0.34-0.56 of the time (benchmarks/RESULTS.md, section 15). The step is
+        compiled rather than the whole forward because the loop's length varies with the sequence: compiling the
+        forward would unroll it into a graph per length. The first call compiles (tens of seconds).
         """
-        self.compiled_memory_step = torch.compile(self.memory_step, **compile_options)
+        # the function, not the bound method, so that a deep copy of the model runs its own weights through it
+        self.compiled_memory_step = torch.compile(type(self).memory_step, **compile_options)
 
     def forward(self, inputs: torch.Tensor, labels: torch.Tensor | None = None, output_memory_access: bool = False,
                 return_dict: bool | None = None, **kwargs) -> NTMOutput | tuple:
@@ -295,11 +296,11 @@ class NTMModel(NTMPreTrainedModel):
         return_dict = self.config.return_dict if return_dict is None else return_dict
         batch_size, steps, _ = inputs.shape
         memory, read, weights, controller = self.initial_state(batch_size, inputs.device, inputs.dtype)
-        step_function = self.compiled_memory_step or self.memory_step
+        step_function = self.compiled_memory_step or type(self).memory_step
         logits, weights_seen = [], []
         for step in range(steps):
-            step_logits, read, weights, memory, controller = step_function(inputs[:, step], read, weights, memory,
-                                                                           controller)
+            step_logits, read, weights, memory, controller = step_function(self, inputs[:, step], read, weights,
+                                                                           memory, controller)
             logits.append(step_logits)
             if output_memory_access:
                 weights_seen.append(weights)
