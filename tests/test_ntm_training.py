@@ -152,8 +152,13 @@ def test_init_from_continues_a_saved_model_and_refuses_the_other_kind(tmp_path):
     (["--task", "copy", "--num-examples", "0"], r"--num-examples 0: give a number above 0"),
     (["--task", "copy", "--set", "eval_steps=10", "--set", "save_steps=15", "--num-examples", "50"],
      r"saving steps to be a round multiple of the evaluation steps"),
+    (["--task", "copy", "--set", "torch_compile_backend=no-such-backend"],
+     r"--set torch_compile_backend / torch_compile_mode: Invalid backend: 'no-such-backend'"),
+    (["--task", "copy", "--set", "torch_compile_mode=fastest"],
+     r"--set torch_compile_backend / torch_compile_mode: Unrecognized mode=fastest"),
 ], ids=["attention-on-copy", "ntm-on-date", "seq2seq-option", "ntm-option-on-lstm", "rows-0", "controller",
-        "generation-option", "minutes-0", "minutes-nan", "examples-0", "save-not-multiple-of-eval"])
+        "generation-option", "minutes-0", "minutes-nan", "examples-0", "save-not-multiple-of-eval", "compile-backend",
+        "compile-mode"])
 def test_settings_that_do_not_fit_the_copy_task_are_refused(tmp_path, extra, message):
     with pytest.raises(SystemExit, match=message):
         main(["--output-dir", str(tmp_path / "run"), *extra])
@@ -311,7 +316,14 @@ def test_torch_compile_compiles_the_ntm_memory_step_and_not_the_whole_forward(tm
 
     calls, compile_flags = [], []
     # recorded, not run: the compiled step itself is checked in tests/test_ntm.py
-    monkeypatch.setattr(NTMModel, "compile_memory_step", lambda self, **options: calls.append(options))
+    def record_compile(model, **options):
+        calls.append(options)
+        model.compiled_memory_step = NTMModel.memory_step
+
+    monkeypatch.setattr(NTMModel, "compile_memory_step", record_compile)
+    built = []
+    original_build = train_ntm.build_model
+    monkeypatch.setattr(train_ntm, "build_model", lambda *args: built.append(original_build(*args)) or built[-1])
 
     class RecordingTrainer(train_ntm.Trainer):
         def __init__(self, *args, **kwargs):
@@ -326,7 +338,9 @@ def test_torch_compile_compiles_the_ntm_memory_step_and_not_the_whole_forward(tm
         train_copy(tmp_path, "ntm", "--set", "torch_compile_mode=max-autotune-no-cudagraphs", "--set", "max_steps=8",
                    "--set", "eval_steps=8")
     # a mode turns compilation on, as in TrainingArguments; Trainer itself compiles nothing
-    assert calls == ([{"backend": "inductor", "mode": "max-autotune-no-cudagraphs"}] if compiler_found else [])
+    assert calls == [{"backend": "inductor", "mode": "max-autotune-no-cudagraphs"}]
+    # without a compiler the step is left as it is
+    assert (built[0].compiled_memory_step is not None) is compiler_found
     assert compile_flags and not any(compile_flags)
     assert ("no C++ compiler" in caplog.text) is not compiler_found
     assert (tmp_path / "ntm" / "model" / "model.safetensors").is_file()

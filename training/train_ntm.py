@@ -134,13 +134,16 @@ def build_model(args, preset: dict):
     options = step_compile_options(preset)
     if options is None:
         return model
+    try:
+        model.compile_memory_step(**options)  # compiles at the first step; the options are checked here
+    except RuntimeError as error:  # torch names an unknown backend or mode
+        raise SystemExit(f"--set torch_compile_backend / torch_compile_mode: {error}") from None
     if options["backend"] == "inductor" and model.device.type == "cpu" and not (
             os.environ.get("CXX") or any(shutil.which(compiler) for compiler in CXX_COMPILERS)):
         logger.warning("torch_compile: no C++ compiler (%s, or CXX) on this machine, which torch.compile needs for "
                        "CPU kernels; the NTM's memory step runs uncompiled, about half as fast",
                        ", ".join(CXX_COMPILERS))
-        return model
-    model.compile_memory_step(**options)
+        model.compiled_memory_step = None
     return model
 
 
