@@ -347,3 +347,18 @@ def test_torch_compile_compiles_the_ntm_memory_step_and_not_the_whole_forward(tm
     # the paper tasks' preset compiles its step; the copy task's, measured as it is, does not
     assert train_ntm.step_compile_options(load_preset("ntm")) == {"backend": "inductor"}
     assert train_ntm.step_compile_options(load_preset("ntm-feedforward")) is None
+
+
+def test_a_step_that_torch_cannot_compile_trains_uncompiled_with_a_warning(tmp_path, monkeypatch, caplog):
+    def failing_step(model, *args):
+        raise RuntimeError("backend='inductor' raised:\nCppCompileError: C++ compile error")
+
+    def compile_that_fails(model, **options):
+        model.compiled_memory_step = failing_step
+
+    monkeypatch.setattr(NTMModel, "compile_memory_step", compile_that_fails)
+    with caplog.at_level("WARNING", logger="training.train_ntm"):
+        metrics = train_copy(tmp_path, "ntm", "--set", "torch_compile=true", "--set", "max_steps=8",
+                             "--set", "eval_steps=8")
+    assert "could not build the NTM's memory step on this machine (backend='inductor' raised:)" in caplog.text
+    assert metrics["train_steps"] == 8

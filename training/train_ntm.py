@@ -144,7 +144,29 @@ def build_model(args, preset: dict):
                        "CPU kernels; the NTM's memory step runs uncompiled, about half as fast",
                        ", ".join(CXX_COMPILERS))
         model.compiled_memory_step = None
+        return model
+    failure = compile_failure(model, preset)
+    if failure is not None:
+        logger.warning("torch_compile: torch.compile could not build the NTM's memory step on this machine (%s); it "
+                       "runs uncompiled, about half as fast", failure)
+        model.compiled_memory_step = None
     return model
+
+
+def compile_failure(model, preset: dict) -> str | None:
+    """Compile the memory step now, forward and backward, on a batch of the training batch size (the graphs the
+    training steps reuse), and say why it failed, or None. A backend can fail only here, at its first build: inductor
+    reports C++ compile errors where its kernels do not fit the machine's CPU settings (`ATEN_CPU_CAPABILITY=default`,
+    for one), and a run should then train uncompiled rather than stop at its first step."""
+    batch_size = preset["training"].get("per_device_train_batch_size", 16)
+    inputs = torch.zeros(batch_size, 1, model.config.input_size, dtype=model.dtype, device=model.device)
+    try:
+        model(inputs).logits.sum().backward()
+    except RuntimeError as error:
+        return str(error).strip().splitlines()[0][:300]
+    finally:
+        model.zero_grad(set_to_none=True)  # the weights and the optimizer never see this batch
+    return None
 
 
 def training_arguments(args, preset: dict, checkpoint_dir: Path) -> TrainingArguments:
